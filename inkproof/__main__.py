@@ -1,0 +1,3 @@
+from inkproof.cli.app import main
+
+main()

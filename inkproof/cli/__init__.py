@@ -1,0 +1,1 @@
+"""The ``inkproof`` command line: thin typer commands over the library."""

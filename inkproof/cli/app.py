@@ -1,0 +1,43 @@
+"""Entry point of the ``inkproof`` command. Each command parses options, calls one library
+function and prints or serialises its result; heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import typer
+
+from inkproof import __version__
+from inkproof.cli import data_commands, synth_commands
+from inkproof.cli.common import console
+
+app = typer.Typer(
+    name="inkproof",
+    help="Offline handwritten signature verification.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_commands.app, name="data")
+app.command("synth")(synth_commands.synth)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"inkproof {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Offline handwritten signature verification."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Safe image loading: every surface (library, CLI, service, document pipeline) reads images here.
+
+``load_image`` accepts a path, raw bytes, a PIL image or a numpy array and returns an 8-bit
+grayscale array. Anything that cannot be used becomes an :class:`InvalidImageError` that names
+the input and the reason, before any large allocation happens: the pixel count is checked from
+the header, so a decompression bomb is refused without being decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import IO, TypeAlias
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from inkproof.errors import InvalidImageError
+
+ImageSource: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray"
+
+#: Default pixel limit: an A4 page at 600 dpi (35 MP) passes, a 50,000 x 50,000 bomb does not.
+DEFAULT_MAX_PIXELS = 64_000_000
+
+# Modes that can be turned into grayscale without guessing a value range.
+_ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
+_COLOUR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr"}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+SUPPORTED_MODES = frozenset({"1", "L", "P"} | _ALPHA_MODES | _COLOUR_MODES | _SIXTEEN_BIT_MODES | {"I"})
+
+
+def describe_source(source: object) -> str:
+    """A short, human-readable name of an image source, used in error messages."""
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return f"<bytes: {len(source)} B>"
+    if isinstance(source, Image.Image):
+        return f"<PIL image {source.mode} {source.width}x{source.height}>"
+    if isinstance(source, np.ndarray):
+        return f"<array {source.dtype} {'x'.join(map(str, source.shape))}>"
+    return f"<{type(source).__name__}>"
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    page: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int | None = None,
+) -> np.ndarray:
+    """Load ``source`` as an 8-bit grayscale array of shape (height, width).
+
+    ``page`` selects the frame of a multi-page file (TIFF, GIF); transparent pixels become white
+    paper; 16-bit images are scaled to 8 bits; EXIF orientation is applied. Raises
+    :class:`InvalidImageError` for anything unusable.
+    """
+    name = describe_source(source)
+    if page < 0:
+        raise InvalidImageError(name, f"page must be >= 0, got {page}")
+    if isinstance(source, np.ndarray):
+        return _array_to_gray(source, name, max_pixels)
+    if isinstance(source, Image.Image):
+        return _pil_to_gray(source, name, page, max_pixels)
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        _check_byte_count(len(data), name, max_bytes)
+        return _decode(io.BytesIO(data), name, page, max_pixels)
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.exists():
+            raise InvalidImageError(name, "file not found")
+        if not path.is_file():
+            raise InvalidImageError(name, "not a regular file")
+        _check_byte_count(path.stat().st_size, name, max_bytes)
+        with path.open("rb") as handle:
+            return _decode(handle, name, page, max_pixels)
+    raise InvalidImageError(name, "expected a path, bytes, a PIL image or a numpy array")
+
+
+def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:
+    """(width, height) from the header alone, without decoding pixels."""
+    name = describe_source(source)
+    try:
+        if isinstance(source, bytes):
+            with Image.open(io.BytesIO(source)) as im:
+                return im.size
+        with Path(source).open("rb") as handle, Image.open(handle) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(name, f"not a readable image ({exc})") from exc
+
+
+def _check_byte_count(n_bytes: int, name: str, max_bytes: int | None) -> None:
+    if n_bytes == 0:
+        raise InvalidImageError(name, "empty input (0 bytes)")
+    if max_bytes is not None and n_bytes > max_bytes:
+        raise InvalidImageError(name, f"{n_bytes} bytes exceeds the limit of {max_bytes} bytes")
+
+
+def _check_pixel_count(width: int, height: int, name: str, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise InvalidImageError(name, f"zero-size image ({width}x{height})")
+    if width * height > max_pixels:
+        raise InvalidImageError(
+            name,
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
+            "(decompression-bomb guard; raise max_pixels to allow it)",
+        )
+
+
+def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int) -> np.ndarray:
+    try:
+        with Image.open(handle) as im:
+            return _pil_to_gray(im, name, page, max_pixels)
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(name, f"decompression bomb refused ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(name, "not an image (unrecognised format)") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        # Pillow reports truncated or corrupt data as OSError/SyntaxError/EOFError.
+        raise InvalidImageError(name, f"corrupt or truncated image ({exc})") from exc
+
+
+def _pil_to_gray(im: Image.Image, name: str, page: int, max_pixels: int) -> np.ndarray:
+    n_frames = int(getattr(im, "n_frames", 1))
+    if page >= n_frames:
+        raise InvalidImageError(name, f"page {page} requested but the image has {n_frames} page(s)")
+    if page:
+        im.seek(page)
+    _check_pixel_count(im.width, im.height, name, max_pixels)
+    if im.mode not in SUPPORTED_MODES:
+        raise InvalidImageError(
+            name, f"unsupported mode {im.mode!r} (supported: {', '.join(sorted(SUPPORTED_MODES))})"
+        )
+    try:
+        im.load()
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImageError(name, f"corrupt or truncated image ({exc})") from exc
+    im = ImageOps.exif_transpose(im) or im
+    return _to_gray_array(im, name)
+
+
+def _to_gray_array(im: Image.Image, name: str) -> np.ndarray:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in _ALPHA_MODES:
+        rgba = im.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(paper, rgba).convert("L"), dtype=np.uint8).copy()
+    if mode in _SIXTEEN_BIT_MODES or mode == "I":
+        return _sixteen_bit_to_uint8(np.asarray(im), name)
+    if mode in _COLOUR_MODES or mode == "1":
+        im = im.convert("L")
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def _sixteen_bit_to_uint8(values: np.ndarray, name: str) -> np.ndarray:
+    values = values.astype(np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise InvalidImageError(name, "integer image with values outside 0..65535")
+    # 65535 / 257 = 255: the full 16-bit range maps onto the full 8-bit range.
+    return np.round(values / 257.0).astype(np.uint8)
+
+
+def _array_to_gray(array: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        height, width = array.shape[:2]
+    elif array.ndim == 2:
+        height, width = array.shape
+    else:
+        raise InvalidImageError(name, "expected an array of shape (H, W) or (H, W, 1|3|4)")
+    _check_pixel_count(width, height, name, max_pixels)
+    if array.dtype == np.bool_:
+        # As in PIL mode "1": True is white.
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise InvalidImageError(name, "float array contains NaN or infinity")
+        if array.min() < 0.0 or array.max() > 1.0:
+            raise InvalidImageError(name, "float arrays must hold values in [0, 1]")
+        array = np.round(array * 255.0).astype(np.uint8)
+    elif array.dtype == np.uint16:
+        array = _sixteen_bit_to_uint8(array, name)
+    elif array.dtype != np.uint8:
+        raise InvalidImageError(name, f"unsupported dtype {array.dtype} (use uint8, uint16, bool or float)")
+    if array.ndim == 2:
+        return np.ascontiguousarray(array)
+    channels = array.shape[2]
+    if channels == 1:
+        return np.ascontiguousarray(array[:, :, 0])
+    # fromarray infers RGB / RGBA from a uint8 (H, W, 3|4) array.
+    return _to_gray_array(Image.fromarray(np.ascontiguousarray(array)), name)
