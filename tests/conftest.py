@@ -30,3 +30,19 @@ def shared_data() -> Path:
 @pytest.fixture
 def scribble() -> Callable[..., np.ndarray]:
     return draw_scribble
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic dataset (folder-per-writer): 10 writers x 6 genuine x 4 forged."""
+    from inkproof.data.synthetic import SyntheticConfig, generate_dataset
+
+    root = tmp_path_factory.mktemp("synthetic") / "synth"
+    generate_dataset(root, SyntheticConfig(writers=10, genuine_per_writer=6, forged_per_writer=4, seed=3))
+    return root
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """Keep preprocessed-image caches inside the test's own folder."""
+    return tmp_path / "cache"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from inkproof import __version__
-from inkproof.cli import data_commands, synth_commands
+from inkproof.cli import data_commands, synth_commands, train_commands
 from inkproof.cli.common import console
 
 app = typer.Typer(
@@ -17,7 +17,11 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_commands.app, name="data")
+app.add_typer(train_commands.models_app, name="models")
 app.command("synth")(synth_commands.synth)
+app.command("train")(train_commands.train)
+app.command("evaluate")(train_commands.evaluate)
+app.command("tune")(train_commands.tune)
 
 
 def _show_version(value: bool) -> None:

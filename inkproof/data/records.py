@@ -170,3 +170,23 @@ class SignatureDataset:
             forged_per_writer=_count_stats([len(g.forged) for g in groups]),
             near_duplicate_pairs=len(self.near_duplicates),
         )
+
+
+def combine_datasets(datasets: Sequence[SignatureDataset]) -> SignatureDataset:
+    """One dataset from several; writer ids become ``<dataset>/<writer>`` so they stay distinct."""
+    if not datasets:
+        raise EmptyDatasetError("no datasets to combine")
+    if len(datasets) == 1:
+        return datasets[0]
+    names = [d.name for d in datasets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"datasets to combine need distinct names, got {names}")
+    records = tuple(
+        SignatureRecord(
+            f"{d.name}/{r.writer}", r.label, r.path, r.sample, f"{d.name}/{r.forger}" if r.forger else None
+        )
+        for d in datasets
+        for r in d.records
+    )
+    duplicates = frozenset(pair for d in datasets for pair in d.near_duplicates)
+    return SignatureDataset("+".join(names), datasets[0].root, "combined", records, duplicates)

@@ -18,7 +18,8 @@ Steps (version 1):
    margin, keeping its aspect ratio; with a ``canvas`` (sigver style) it is placed at source
    resolution on a fixed canvas, which is then resized to cover the output and centre-cropped.
    Either way the ink's centre of mass sits as close to the centre as the borders allow.
-5. Result: float32 array of shape (height, width), ink bright, background 0.
+5. Result: float32 array of shape (height, width), ink bright, background 0, quantised to
+   multiples of 1/255 so that an 8-bit copy (training image banks) holds exactly the same input.
 """
 
 from __future__ import annotations
@@ -149,9 +150,8 @@ def preprocess_signature(gray: np.ndarray, config: PreprocessConfig | None = Non
     ink = _ink_values(crop, threshold, config.ink)
     if not ink.any():
         return out
-    if config.canvas is None:
-        return _place_fit(ink, config)
-    return _place_on_canvas(ink, config)
+    placed = _place_fit(ink, config) if config.canvas is None else _place_on_canvas(ink, config)
+    return (np.round(placed * 255.0) / 255.0).astype(np.float32)
 
 
 def preprocess(

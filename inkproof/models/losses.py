@@ -1,0 +1,82 @@
+"""Losses for Siamese and metric-learning training.
+
+Pair losses take a batch of pairs with ``targets`` 1 (same writer, both genuine) or 0 (forgery):
+``contrastive`` and ``double-margin`` work on distances, ``bce`` on logits. The triplet loss works
+on a batch of embeddings with identity labels and mines the hardest positive and negative of
+every anchor inside the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+LossName = Literal["contrastive", "double-margin", "bce", "triplet"]
+LOSSES: tuple[str, ...] = ("contrastive", "double-margin", "bce", "triplet")
+DISTANCE_LOSSES = frozenset({"contrastive", "double-margin", "triplet"})
+
+
+def contrastive_loss(distances: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
+    """Hadsell et al.: pull genuine pairs together, push forgeries beyond ``margin``."""
+    targets = targets.float()
+    positive = targets * distances.pow(2)
+    negative = (1.0 - targets) * F.relu(margin - distances).pow(2)
+    return 0.5 * (positive + negative).mean()
+
+
+def double_margin_contrastive_loss(
+    distances: torch.Tensor, targets: torch.Tensor, positive_margin: float, negative_margin: float
+) -> torch.Tensor:
+    """Genuine pairs only pay beyond ``positive_margin``; forgeries only inside ``negative_margin``.
+
+    Leaving genuine pairs some room avoids collapsing each writer to a point, which helps with
+    natural within-writer variation.
+    """
+    if positive_margin >= negative_margin:
+        raise ValueError("positive_margin must be smaller than negative_margin")
+    targets = targets.float()
+    positive = targets * F.relu(distances - positive_margin).pow(2)
+    negative = (1.0 - targets) * F.relu(negative_margin - distances).pow(2)
+    return (positive + negative).mean()
+
+
+def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, targets.float())
+
+
+def pairwise_distances(embeddings: torch.Tensor, metric: Literal["cosine", "euclidean"]) -> torch.Tensor:
+    if metric == "cosine":
+        normalised = F.normalize(embeddings, dim=1)
+        return 1.0 - normalised @ normalised.T
+    squared = (embeddings.unsqueeze(1) - embeddings.unsqueeze(0)).pow(2).sum(-1)
+    return torch.sqrt(squared + 1e-9)
+
+
+def batch_hard_triplet_loss(
+    embeddings: torch.Tensor,
+    identities: torch.Tensor,
+    anchor_mask: torch.Tensor,
+    margin: float,
+    metric: Literal["cosine", "euclidean"] = "cosine",
+) -> torch.Tensor:
+    """Hermans et al. batch-hard triplet loss.
+
+    ``identities`` label each embedding; a skilled forgery of writer w carries an identity of its
+    own, so it is a negative for w's genuine signatures. Only rows with ``anchor_mask`` (genuine
+    signatures) act as anchors, so forgeries are never pulled towards each other. Anchors
+    without a positive or a negative in the batch are skipped.
+    """
+    distances = pairwise_distances(embeddings, metric)
+    same = identities.unsqueeze(0) == identities.unsqueeze(1)
+    eye = torch.eye(len(identities), dtype=torch.bool, device=embeddings.device)
+    positives = same & ~eye & anchor_mask.unsqueeze(0)
+    negatives = ~same
+    hardest_positive = torch.where(positives, distances, torch.full_like(distances, -1.0)).amax(dim=1)
+    hardest_negative = torch.where(negatives, distances, torch.full_like(distances, float("inf"))).amin(dim=1)
+    valid = anchor_mask & positives.any(dim=1) & negatives.any(dim=1)
+    if not bool(valid.any()):
+        return embeddings.sum() * 0.0  # keeps the graph; nothing to learn from this batch
+    losses = F.relu(hardest_positive - hardest_negative + margin)
+    return losses[valid].mean()

@@ -1,0 +1,1 @@
+"""Training (requires the ``train`` extra: torch, torchvision, timm, albumentations, ...)."""
