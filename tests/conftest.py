@@ -46,3 +46,38 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cache_dir(tmp_path: Path) -> Path:
     """Keep preprocessed-image caches inside the test's own folder."""
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for one epoch on the synthetic set (its run folder)."""
+    from inkproof.preprocess import PreprocessConfig
+    from inkproof.training.config import TrainConfig
+    from inkproof.training.trainer import train
+
+    folder = tmp_path_factory.mktemp("trained")
+    config = TrainConfig(
+        data=(str(synthetic_root),),
+        preprocess=PreprocessConfig(height=48, width=72),
+        model="compact",
+        model_settings={"width": 8, "depth": (1, 1, 1, 1), "embedding_dim": 32},
+        epochs=1,
+        batches_per_epoch=2,
+        writers_per_batch=3,
+        samples_per_writer=2,
+        validation_pairs=4,
+        split_fractions=(0.6, 0.2, 0.2),
+        num_workers=0,
+        tensorboard=False,
+    )
+    train(config, folder / "run", progress=False, cache_dir=folder / "cache")
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def onnx_model(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model exported to ONNX (its model card)."""
+    from inkproof.export.onnx_export import export_onnx
+
+    folder = tmp_path_factory.mktemp("onnx")
+    return export_onnx(trained_run, folder / "model.onnx").card_path

@@ -6,7 +6,14 @@ from __future__ import annotations
 import typer
 
 from inkproof import __version__
-from inkproof.cli import data_commands, synth_commands, train_commands
+from inkproof.cli import (
+    benchmark_commands,
+    data_commands,
+    export_commands,
+    inference_commands,
+    synth_commands,
+    train_commands,
+)
 from inkproof.cli.common import console
 
 app = typer.Typer(
@@ -18,10 +25,15 @@ app = typer.Typer(
 )
 app.add_typer(data_commands.app, name="data")
 app.add_typer(train_commands.models_app, name="models")
+app.add_typer(benchmark_commands.app, name="benchmark")
 app.command("synth")(synth_commands.synth)
 app.command("train")(train_commands.train)
 app.command("evaluate")(train_commands.evaluate)
 app.command("tune")(train_commands.tune)
+app.command("export")(export_commands.export)
+app.command("quantize")(export_commands.quantize)
+app.command("verify")(inference_commands.verify)
+app.command("embed")(inference_commands.embed)
 
 
 def _show_version(value: bool) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "generate_dataset",
     "render_forgery",
     "render_genuine",
+    "sample_signatures",
     "writer_id",
     "writer_style",
 ]
@@ -905,3 +906,15 @@ def contact_sheet(
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, format="PNG", optimize=True)
     return out
+
+
+def sample_signatures(count: int, *, seed: int = 0, writers: int = 4) -> list[npt.NDArray[np.uint8]]:
+    """``count`` rendered signatures (genuine and forged, cycling over ``writers`` writers):
+    realistic inputs for parity checks and benchmarks, without any dataset on disk."""
+    config = SyntheticConfig(seed=seed)
+    images = []
+    for index in range(count):
+        style = writer_style(seed, index % writers + 1)
+        render = render_genuine if index % 2 == 0 else render_forgery
+        images.append(render(style, index, config))
+    return images

@@ -76,8 +76,11 @@ class SiameseModel(nn.Module):
         raise ValueError("a product head scores pairs directly; it has no distance")
 
     def score(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Cosine head: cosine similarity in [-1, 1]; Euclidean: minus the distance; product: a logit."""
         if self.pair_head is not None:
             return self.pair_head(a, b)
+        if self.config.head == "cosine":
+            return (a * b).sum(dim=1)
         return -self.distance(a, b)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

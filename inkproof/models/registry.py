@@ -24,7 +24,7 @@ class ModelConfig:
     """Settings shared by every model.
 
     ``head`` decides what a pair score is: ``cosine`` (cosine similarity of L2-normalised
-    embeddings), ``euclidean`` (minus the Euclidean distance) or ``product`` (a learned head on
+    embeddings, in [-1, 1]), ``euclidean`` (minus the Euclidean distance) or ``product`` (a learned head on
     the element-wise product of the two embeddings, with BatchNorm and dropout, giving a logit).
     Higher scores always mean "more likely the same writer".
     """

@@ -1,0 +1,1 @@
+"""Benchmarks that write JSON and a markdown table (docs/benchmarks.md); no timing asserts in tests."""

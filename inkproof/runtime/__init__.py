@@ -1,0 +1,1 @@
+"""Torch-free inference: onnxruntime sessions behind :class:`~inkproof.runtime.engine.Engine`."""
