@@ -133,9 +133,7 @@ def _pil_to_gray(im: Image.Image, name: str, page: int, max_pixels: int) -> np.n
         im.seek(page)
     _check_pixel_count(im.width, im.height, name, max_pixels)
     if im.mode not in SUPPORTED_MODES:
-        raise InvalidImageError(
-            name, f"unsupported mode {im.mode!r} (supported: {', '.join(sorted(SUPPORTED_MODES))})"
-        )
+        raise InvalidImageError(name, f"unsupported mode {im.mode!r} (supported: {', '.join(sorted(SUPPORTED_MODES))})")
     try:
         im.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:

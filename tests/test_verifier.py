@@ -66,12 +66,8 @@ def test_inputs_of_every_kind(verifier: Verifier, synthetic_root: Path) -> None:
     from PIL import Image
 
     expected = verifier.verify(reference, same).score
-    assert verifier.verify(reference.read_bytes(), Image.open(same)).score == pytest.approx(
-        expected, abs=1e-6
-    )
-    assert verifier.verify(str(reference), np.asarray(Image.open(same))).score == pytest.approx(
-        expected, abs=1e-6
-    )
+    assert verifier.verify(reference.read_bytes(), Image.open(same)).score == pytest.approx(expected, abs=1e-6)
+    assert verifier.verify(str(reference), np.asarray(Image.open(same))).score == pytest.approx(expected, abs=1e-6)
     with pytest.raises(InvalidImageError):
         verifier.verify(reference, b"not an image")
 

@@ -76,9 +76,7 @@ def _torch_runner(card: ModelCard, threads: int) -> Callable[[np.ndarray], objec
 
     torch.set_num_threads(threads)
     # Speed does not depend on the weights: the architecture of the card, freshly initialised.
-    model = build_model(
-        card.name, config_from_dict(card.name, card.model_config), input_size=card.input_size
-    ).eval()
+    model = build_model(card.name, config_from_dict(card.name, card.model_config), input_size=card.input_size).eval()
 
     def run(batch: np.ndarray) -> object:
         with torch.inference_mode():
@@ -124,9 +122,7 @@ def run_speed_benchmark(
     raw = sample_signatures(16, seed=7)
     inputs = np.stack([preprocess_signature(image, card.preprocess_config) for image in raw])
     timings: list[BackendTiming] = []
-    engines = [("onnxruntime fp32", card_path)] + (
-        [("onnxruntime int8", card_path_for(int8))] if int8 else []
-    )
+    engines = [("onnxruntime fp32", card_path)] + ([("onnxruntime int8", card_path_for(int8))] if int8 else [])
     for name, path in engines:
         with Engine.from_card(path, device="cpu", threads=threads, batch_size=max(batches)) as engine:
             timings.append(_time_backend(name, engine.embed, inputs, batches, latency_runs, seconds))
@@ -156,17 +152,14 @@ def speed_markdown(record: dict[str, Any]) -> str:
         f"{record['threads']} threads, {record['timestamp']}.",
         f"Machine: {describe_machine(record['machine'])}.",
         "",
-        "| backend | p50 ms | p95 ms | p99 ms (batch 1) | "
-        + " | ".join(f"sig/s @ {b}" for b in batches)
-        + " |",
+        "| backend | p50 ms | p95 ms | p99 ms (batch 1) | " + " | ".join(f"sig/s @ {b}" for b in batches) + " |",
         "|---|---|---|---|" + "---|" * len(batches),
     ]
     for backend in backends:
         latency = backend["latency_ms"]
         cells = " | ".join(f"{backend['throughput'][b]:.0f}" for b in batches)
         lines.append(
-            f"| {backend['backend']} | {latency['p50']:.2f} | {latency['p95']:.2f} | {latency['p99']:.2f} "
-            f"| {cells} |"
+            f"| {backend['backend']} | {latency['p50']:.2f} | {latency['p95']:.2f} | {latency['p99']:.2f} | {cells} |"
         )
     prep = record["preprocessing_ms"]
     lines += [

@@ -9,8 +9,10 @@ from inkproof import __version__
 from inkproof.cli import (
     benchmark_commands,
     data_commands,
+    demo_commands,
     export_commands,
     inference_commands,
+    store_commands,
     synth_commands,
     train_commands,
 )
@@ -27,13 +29,23 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(train_commands.models_app, name="models")
 app.add_typer(benchmark_commands.app, name="benchmark")
 app.command("synth")(synth_commands.synth)
+app.command("demo")(demo_commands.demo)
 app.command("train")(train_commands.train)
 app.command("evaluate")(train_commands.evaluate)
 app.command("tune")(train_commands.tune)
+app.command("calibrate")(train_commands.calibrate)
 app.command("export")(export_commands.export)
 app.command("quantize")(export_commands.quantize)
 app.command("verify")(inference_commands.verify)
 app.command("embed")(inference_commands.embed)
+app.command("enroll")(store_commands.enroll)
+app.command("verify-claim")(store_commands.verify_claim)
+app.command("identify")(store_commands.identify)
+app.add_typer(store_commands.writers_app, name="writers")
+app.add_typer(store_commands.review_app, name="review")
+app.add_typer(store_commands.store_app, name="store")
+app.add_typer(store_commands.keys_app, name="keys")
+app.command("serve")(store_commands.serve)
 
 
 def _show_version(value: bool) -> None:

@@ -14,20 +14,14 @@ app = typer.Typer(help="Benchmarks (JSON + markdown table in docs/benchmarks.md)
 @app.command()
 @reports_errors
 def speed(
-    model: Path | None = typer.Option(
-        None, "--model", help="fp32 ONNX model card (default: the bundled model)."
-    ),
+    model: Path | None = typer.Option(None, "--model", help="fp32 ONNX model card (default: the bundled model)."),
     int8: Path | None = typer.Option(None, "--int8", help="int8 model card to time as well."),
-    torch_eager: bool = typer.Option(
-        True, "--torch/--no-torch", help="Also time torch eager when installed."
-    ),
+    torch_eager: bool = typer.Option(True, "--torch/--no-torch", help="Also time torch eager when installed."),
     batches: str = typer.Option("1,8,32,128", help="Batch sizes for throughput."),
     threads: int | None = typer.Option(None, min=1, help="Threads (default: all cores)."),
     seconds: float = typer.Option(2.0, min=0.1, help="Seconds per throughput measurement."),
     out: Path = typer.Option(Path("benchmarks/results/speed.json"), "--out", help="JSON record."),
-    markdown: Path | None = typer.Option(
-        Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."
-    ),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
     json_out: bool = JsonOption,
 ) -> None:
     """Latency (p50/p95/p99 at batch 1) and throughput per backend; preprocessing timed separately."""

@@ -30,9 +30,7 @@ app = typer.Typer(help="Inspect datasets and prepare writer-disjoint splits and 
 
 @app.command()
 @reports_errors
-def describe(
-    data: Path | None = DataOption, format: str | None = FormatOption, json_out: bool = JsonOption
-) -> None:
+def describe(data: Path | None = DataOption, format: str | None = FormatOption, json_out: bool = JsonOption) -> None:
     """Writers, genuine and forged counts of a dataset (or of each dataset in a collection)."""
     root = data_root(data)
     roots = [root] if format else discover_datasets(root)
@@ -139,9 +137,7 @@ def pairs_command(
     out: Path = typer.Option(..., "--out", help="Output folder: split.json and one pair CSV per role."),
     data: Path | None = DataOption,
     format: str | None = FormatOption,
-    split_file: Path | None = typer.Option(
-        None, "--split", help="Use this split manifest instead of making one."
-    ),
+    split_file: Path | None = typer.Option(None, "--split", help="Use this split manifest instead of making one."),
     seed: int = typer.Option(0, help="Seed for the split (when made here) and for pair sampling."),
     fractions: str = typer.Option("0.7,0.15,0.15", help="train,validation,test fractions of writers."),
     genuine: str = typer.Option("all", help="Genuine-genuine pairs per writer: 'all' or a number."),
@@ -180,9 +176,7 @@ def pairs_command(
         write_pairs(pair_set, out / f"{role}.csv", root=dataset.root)
         summary[role] = {"writers": len(writers), **pair_set.counts(), "total": len(pair_set)}
     (out / "pairs.json").write_text(
-        json.dumps(
-            {"dataset": dataset.name, "root": str(dataset.root), "seed": seed, "roles": summary}, indent=2
-        )
+        json.dumps({"dataset": dataset.name, "root": str(dataset.root), "seed": seed, "roles": summary}, indent=2)
         + "\n",
         encoding="utf-8",
     )
@@ -193,7 +187,5 @@ def pairs_command(
     for column in ("role", "writers", "genuine", "skilled", "random", "total"):
         table.add_column(column, justify="left" if column == "role" else "right")
     for role_name, counts in summary.items():
-        table.add_row(
-            role_name, *(str(counts[k]) for k in ("writers", "genuine", "skilled", "random", "total"))
-        )
+        table.add_row(role_name, *(str(counts[k]) for k in ("writers", "genuine", "skilled", "random", "total")))
     console.print(table)

@@ -11,9 +11,7 @@ from inkproof.cli.common import JsonOption, console, print_json, reports_errors
 
 @reports_errors
 def export(
-    model: Path = typer.Option(
-        ..., "--model", help="Run folder or model card (safetensors, or ONNX for TensorRT)."
-    ),
+    model: Path = typer.Option(..., "--model", help="Run folder or model card (safetensors, or ONNX for TensorRT)."),
     out: Path = typer.Option(..., "--out", help="Output file (model.onnx; model.plan for TensorRT)."),
     format: str = typer.Option("onnx", "--format", help="onnx or tensorrt."),
     opset: int = typer.Option(18, help="ONNX opset."),
@@ -61,15 +59,9 @@ def quantize(
     model: Path = typer.Option(..., "--model", help="fp32 ONNX model card (from inkproof export)."),
     out: Path = typer.Option(..., "--out", help="Output .onnx for the int8 embedder."),
     mode: str = typer.Option("static", help="static (weights and activations, calibrated) or dynamic."),
-    data: Path | None = typer.Option(
-        None, "--data", help="Dataset of the model's split (default: its training data)."
-    ),
-    calibration: Path | None = typer.Option(
-        None, help="Folder of calibration images (default: training writers)."
-    ),
-    max_eer_increase: float = typer.Option(
-        0.01, help="Refuse when validation EER rises more (0.01 = 1 point)."
-    ),
+    data: Path | None = typer.Option(None, "--data", help="Dataset of the model's split (default: its training data)."),
+    calibration: Path | None = typer.Option(None, help="Folder of calibration images (default: training writers)."),
+    max_eer_increase: float = typer.Option(0.01, help="Refuse when validation EER rises more (0.01 = 1 point)."),
     json_out: bool = JsonOption,
 ) -> None:
     """int8 quantisation; reports validation EER before and after and refuses a lossy result."""

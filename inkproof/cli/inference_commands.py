@@ -23,9 +23,7 @@ def verify(
     reference: Path | None = typer.Argument(None, help="Reference signature image."),
     query: Path | None = typer.Argument(None, help="Questioned signature image."),
     pairs: Path | None = typer.Option(None, "--pairs", help="Verify every pair of this CSV/text pair file."),
-    data: Path | None = typer.Option(
-        None, "--data", help="Folder that relative paths in --pairs start from."
-    ),
+    data: Path | None = typer.Option(None, "--data", help="Folder that relative paths in --pairs start from."),
     out: Path | None = typer.Option(None, "--out", help="With --pairs: results file (.csv or .json)."),
     model: Path | None = ModelOption,
     threshold: float | None = ThresholdOption,
@@ -60,9 +58,7 @@ def verify(
         _verify_pair_file(verifier, pairs, data, out, json_out)
 
 
-def _verify_pair_file(
-    verifier: object, pairs: Path, data: Path | None, out: Path | None, json_out: bool
-) -> None:
+def _verify_pair_file(verifier: object, pairs: Path, data: Path | None, out: Path | None, json_out: bool) -> None:
     from inkproof.data.pairs import read_pair_file
     from inkproof.evaluation.metrics import accuracy_at, far, frr
     from inkproof.verifier import Verifier
@@ -76,10 +72,7 @@ def _verify_pair_file(
             chunk = pair_set.pairs[start : start + batch]
             results += verifier.verify_many([(p.reference, p.query) for p in chunk])
             status.update(f"verifying pairs: {min(start + batch, len(pair_set))}/{len(pair_set)}")
-    rows = [
-        {**r.to_dict(), "label": p.label, "kind": p.kind}
-        for p, r in zip(pair_set.pairs, results, strict=True)
-    ]
+    rows = [{**r.to_dict(), "label": p.label, "kind": p.kind} for p, r in zip(pair_set.pairs, results, strict=True)]
     scores = np.array([r.score for r in results])
     labels = pair_set.labels()
     threshold = results[0].threshold
@@ -95,9 +88,7 @@ def _verify_pair_file(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".json":
-            out.write_text(
-                json.dumps({"summary": summary, "results": rows}, indent=2) + "\n", encoding="utf-8"
-            )
+            out.write_text(json.dumps({"summary": summary, "results": rows}, indent=2) + "\n", encoding="utf-8")
         else:
             with out.open("w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
@@ -116,9 +107,7 @@ def _verify_pair_file(
 @reports_errors
 def embed(
     folder: Path = typer.Argument(..., help="Folder of signature images (searched recursively)."),
-    out: Path = typer.Option(
-        ..., "--out", help="Output .npz (embeddings, paths, model, preprocess version)."
-    ),
+    out: Path = typer.Option(..., "--out", help="Output .npz (embeddings, paths, model, preprocess version)."),
     model: Path | None = ModelOption,
     device: str = DeviceOption,
     batch: int = typer.Option(64, min=1, help="Images per batch."),

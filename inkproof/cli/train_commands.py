@@ -22,9 +22,7 @@ def list_models(json_out: bool = JsonOption) -> None:
 
     rows = [(name, model_spec(name)) for name in available_models()]
     if json_out:
-        print_json(
-            [{"name": n, "description": s.description, "defaults": s.config().to_dict()} for n, s in rows]
-        )
+        print_json([{"name": n, "description": s.description, "defaults": s.config().to_dict()} for n, s in rows])
         return
     table = Table(title="Registered models")
     table.add_column("name")
@@ -62,9 +60,7 @@ def _complete_settings(settings: dict[str, Any], height: int | None, width: int 
 @reports_errors
 def train(
     out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, best model, plots, logs)."),
-    config: Path | None = typer.Option(
-        None, "--config", help="YAML, TOML or JSON file of training settings."
-    ),
+    config: Path | None = typer.Option(None, "--config", help="YAML, TOML or JSON file of training settings."),
     data: list[Path] | None = typer.Option(None, "--data", help="Dataset folder; repeat for several."),
     data_format: str | None = typer.Option(None, "--format", help="Force the dataset layout."),
     split: Path | None = typer.Option(None, "--split", help="Writer split manifest to use."),
@@ -166,12 +162,8 @@ def evaluate(
     data_format: str | None = typer.Option(None, "--format"),
     split: str = typer.Option("test", help="Writers to evaluate: test, validation, train or all."),
     split_file: Path | None = typer.Option(None, help="Split manifest (default: the run's split.json)."),
-    pairs: Path | None = typer.Option(
-        None, "--pairs", help="Evaluate this pair file instead of generating pairs."
-    ),
-    threshold: float | None = typer.Option(
-        None, help="Override the calibrated threshold (0 is a threshold)."
-    ),
+    pairs: Path | None = typer.Option(None, "--pairs", help="Evaluate this pair file instead of generating pairs."),
+    threshold: float | None = typer.Option(None, help="Override the calibrated threshold (0 is a threshold)."),
     threshold_rule: str = typer.Option("eer", help="Calibrated threshold to apply: eer, far_1 or far_0_1."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: beside the model)."),
     seed: int = typer.Option(0, help="Pair sampling seed."),
@@ -309,4 +301,44 @@ def tune(
     console.print(
         f"[green]best[/] validation EER {result.best_validation_eer:.2%} with {result.best_params} "
         f"({result.trials} trials, {result.pruned} pruned); study in {result.folder}"
+    )
+
+
+@reports_errors
+def calibrate(
+    model: Path = typer.Option(..., "--model", help="Model card or folder whose thresholds to recompute."),
+    out: Path = typer.Option(..., "--out", help="Folder (or .json) for the recalibrated copy of the card."),
+    pairs: Path | None = typer.Option(None, "--pairs", help="Labelled validation pairs (CSV or text)."),
+    data: Path | None = typer.Option(None, "--data", help="A validation dataset (all writers) or the pairs' root."),
+    data_format: str | None = typer.Option(None, "--format"),
+    seed: int = typer.Option(0, help="Pair sampling seed when --data is a dataset."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Recompute the thresholds (EER, FAR 1 %, FAR 0.1 %) on your own validation writers."""
+    from inkproof.data.adapters import load_dataset
+    from inkproof.data.pairs import make_pairs, read_pair_file
+    from inkproof.evaluation.calibration import calibrate as run_calibration
+
+    if pairs is not None:
+        pair_set = read_pair_file(pairs, root=data)
+        source = str(pairs)
+    elif data is not None:
+        dataset = load_dataset(data, data_format)
+        pair_set = make_pairs(dataset, seed=seed)
+        source = str(data)
+    else:
+        raise typer.BadParameter("give --pairs or --data")
+    result = run_calibration(model, pair_set, out, source=source)
+    payload = {
+        "card": str(result.card_path),
+        "thresholds": result.thresholds.to_dict(),
+        "previous": result.previous.to_dict() if result.previous else None,
+    }
+    if json_out:
+        print_json(payload)
+        return
+    t = result.thresholds
+    console.print(
+        f"[green]wrote[/] {result.card_path}: validation EER {t.validation_eer:.2%} on {t.n_genuine} genuine / "
+        f"{t.n_forgery} forgery pairs; thresholds eer {t.eer:.4f}, far_1 {t.far_1:.4f}, far_0_1 {t.far_0_1:.4f}"
     )

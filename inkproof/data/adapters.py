@@ -154,9 +154,7 @@ def detect_format(path: str | Path) -> str:
             return "csv-pairs"
         if suffix in {".txt", ".lst", ".tsv"}:
             return "txt-pairs"
-        raise DatasetFormatError(
-            f"{path} is a file but not a pair file; expected one of:\n{expected_layouts()}"
-        )
+        raise DatasetFormatError(f"{path} is a file but not a pair file; expected one of:\n{expected_layouts()}")
     images = list(iter_image_files(path))
     if not images:
         raise DatasetFormatError(f"no images found under {path}; expected one of:\n{expected_layouts()}")
@@ -240,9 +238,7 @@ def read_near_duplicates(root: Path) -> frozenset[tuple[Path, Path]]:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"path_a", "path_b"} <= set(reader.fieldnames):
             raise DatasetFormatError(f"{listing} must have columns path_a,path_b")
-        return frozenset(
-            ((root / row["path_a"]).resolve(), (root / row["path_b"]).resolve()) for row in reader
-        )
+        return frozenset(((root / row["path_a"]).resolve(), (root / row["path_b"]).resolve()) for row in reader)
 
 
 def _dataset_from_pair_file(path: Path, format: str, name: str | None) -> SignatureDataset:

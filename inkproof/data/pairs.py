@@ -173,10 +173,9 @@ def _balance(rng: np.random.Generator, pairs: list[SignaturePair]) -> list[Signa
         kinds = sorted(by_kind)
         for position, kind in enumerate(kinds):
             members = by_kind[kind]
-            if position == len(kinds) - 1:
-                quota = remaining
-            else:
-                quota = round(len(positives) * len(members) / len(negatives))
+            # The last kind takes what is left, so the negatives add up exactly.
+            last = position == len(kinds) - 1
+            quota = remaining if last else round(len(positives) * len(members) / len(negatives))
             quota = min(quota, len(members))
             remaining -= quota
             keep |= set(rng.choice(members, size=quota, replace=False).tolist())
@@ -290,8 +289,6 @@ def _text_rows(text: str, source: Path) -> list[_Row]:
         if not fields or fields[0].startswith("#"):
             continue
         if len(fields) != 3:
-            raise DatasetFormatError(
-                f"{source}:{number}: expected '<reference> <query> <label>', got {line!r}"
-            )
+            raise DatasetFormatError(f"{source}:{number}: expected '<reference> <query> <label>', got {line!r}")
         parsed.append((number, (fields[0], fields[1], fields[2], "", "")))
     return parsed

@@ -96,15 +96,11 @@ class SignatureDataset:
     format: str
     records: tuple[SignatureRecord, ...]
     near_duplicates: frozenset[tuple[Path, Path]] = field(default_factory=frozenset)
-    _same_instance: frozenset[frozenset[Path]] = field(
-        init=False, repr=False, compare=False, default=frozenset()
-    )
+    _same_instance: frozenset[frozenset[Path]] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         ordered = tuple(
-            sorted(
-                self.records, key=lambda r: (writer_sort_key(r.writer), r.label, writer_sort_key(str(r.path)))
-            )
+            sorted(self.records, key=lambda r: (writer_sort_key(r.writer), r.label, writer_sort_key(str(r.path))))
         )
         object.__setattr__(self, "records", ordered)
         object.__setattr__(self, "_same_instance", frozenset(frozenset(p) for p in self.near_duplicates))
@@ -182,9 +178,7 @@ def combine_datasets(datasets: Sequence[SignatureDataset]) -> SignatureDataset:
     if len(set(names)) != len(names):
         raise ValueError(f"datasets to combine need distinct names, got {names}")
     records = tuple(
-        SignatureRecord(
-            f"{d.name}/{r.writer}", r.label, r.path, r.sample, f"{d.name}/{r.forger}" if r.forger else None
-        )
+        SignatureRecord(f"{d.name}/{r.writer}", r.label, r.path, r.sample, f"{d.name}/{r.forger}" if r.forger else None)
         for d in datasets
         for r in d.records
     )

@@ -88,9 +88,7 @@ class WriterSplit:
                 test=tuple(str(w) for w in data["test"]),
                 dataset=str(data.get("dataset", "")),
                 seed=data.get("seed"),
-                fractions=(float(fractions[0]), float(fractions[1]), float(fractions[2]))
-                if fractions
-                else None,
+                fractions=(float(fractions[0]), float(fractions[1]), float(fractions[2])) if fractions else None,
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise SplitError(f"not a split manifest: missing or malformed {exc}") from None
@@ -199,9 +197,7 @@ def subset_writers(
     return dataset.subset([writers[i] for i in chosen], name=f"{dataset.name}-subset")
 
 
-def subset_pairs(
-    pairs: PairSet, *, fraction: float | None = None, count: int | None = None, seed: int = 0
-) -> PairSet:
+def subset_pairs(pairs: PairSet, *, fraction: float | None = None, count: int | None = None, seed: int = 0) -> PairSet:
     """A stratified random subset of pairs: each kind (genuine, skilled, random, unknown) keeps
     its share, so the genuine/forgery ratio is preserved."""
     n = _subset_size(len(pairs), fraction, count)

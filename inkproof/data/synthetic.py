@@ -256,9 +256,7 @@ class _Builder:
         self.letters.extend([letter] * len(pts))
 
 
-def _glyph_points(
-    name: str, x0: float, width: float, amp: float, ascender: float, descender: float
-) -> FloatArray:
+def _glyph_points(name: str, x0: float, width: float, amp: float, ascender: float, descender: float) -> FloatArray:
     pts = np.array(_GLYPHS[name][2], dtype=np.float64)
     y = pts[:, 1].copy()
     up = y > 1.0
@@ -484,9 +482,7 @@ def _low_frequency_field(rng: np.random.Generator, u: FloatArray, amplitude: flo
     return out
 
 
-def _affine(
-    pts: FloatArray, center: FloatArray, angle_deg: float, sx: float, sy: float, shear: float
-) -> FloatArray:
+def _affine(pts: FloatArray, center: FloatArray, angle_deg: float, sx: float, sy: float, shear: float) -> FloatArray:
     a = np.deg2rad(angle_deg)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     lin = rot @ np.array([[sx, shear * sy], [0.0, sy]])
@@ -543,9 +539,7 @@ def _genuine_pieces(style: WriterStyle, rng: np.random.Generator) -> list[_Piece
         s = s + _low_frequency_field(rng, u, wobble) + rng.normal(0.0, 0.018 * style.variability, s.shape)
         out.append(s)
     angle, scale = rng.normal(0.0, 1.5), rng.uniform(0.94, 1.06)
-    out = [
-        _affine(s, center, angle, scale * rng.normal(1.0, 0.015), scale, rng.normal(0.0, 0.03)) for s in out
-    ]
+    out = [_affine(s, center, angle, scale * rng.normal(1.0, 0.015), scale, rng.normal(0.0, 0.03)) for s in out]
     pressure = float(np.clip(style.pressure * rng.normal(1.0, 0.04), 0.4, 1.0))
     pieces: list[_Piece] = []
     for xy in _template_px(style, out):
@@ -628,9 +622,7 @@ def _forgery_pieces(style: WriterStyle, rng: np.random.Generator, traits: dict[s
         # Blunt stroke ends: the pen is put down and lifted while nearly still.
         width[:3] *= 1.12
         width[-3:] *= 1.08
-        cuts = sorted(
-            int(c) for c in rng.integers(20, max(21, n - 20), rng.poisson(n * traits["lift_rate"])) if n > 60
-        )
+        cuts = sorted(int(c) for c in rng.integers(20, max(21, n - 20), rng.poisson(n * traits["lift_rate"])) if n > 60)
         start = 0
         for cut in [*cuts, n]:
             if cut - start < 8:
@@ -687,9 +679,7 @@ def _rasterize(pieces: list[_Piece], shape: tuple[int, int], factor: int) -> Ima
     return mask.reduce(factor) if factor > 1 else mask
 
 
-def _paper(
-    rng: np.random.Generator, shape: tuple[int, int], gray: float, texture: bool
-) -> npt.NDArray[np.float32]:
+def _paper(rng: np.random.Generator, shape: tuple[int, int], gray: float, texture: bool) -> npt.NDArray[np.float32]:
     height, width = shape
     paper = np.full(shape, gray, dtype=np.float32)
     if texture:

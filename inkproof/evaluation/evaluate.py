@@ -52,13 +52,22 @@ class EvaluationResult:
 
 def embed_paths(scorer: Scorer, paths: Sequence[Path], *, cache_dir: Path | None = None) -> np.ndarray:
     """Embeddings of image files, preprocessed with the model's own preprocessing."""
-    bank = build_image_bank(
-        paths, scorer.card.preprocess_config, cache_dir=cache_dir, description="test images"
-    )
-    embeddings = [
-        scorer.embed(bank[i : i + 256].astype(np.float32) / 255.0) for i in range(0, len(bank), 256)
-    ]
+    bank = build_image_bank(paths, scorer.card.preprocess_config, cache_dir=cache_dir, description="test images")
+    embeddings = [scorer.embed(bank[i : i + 256].astype(np.float32) / 255.0) for i in range(0, len(bank), 256)]
     return np.concatenate(embeddings) if embeddings else np.zeros((0, scorer.card.embedding_dim), np.float32)
+
+
+def score_pair_set(
+    scorer: Scorer, pairs: PairSet, *, cache_dir: Path | None = None, extra_paths: Sequence[Path] = ()
+) -> tuple[np.ndarray, np.ndarray, dict[Path, int]]:
+    """(scores of ``pairs``, embeddings, row of each path): every image is embedded once."""
+    paths = sorted(set(pairs.images()) | set(extra_paths))
+    row = {path: i for i, path in enumerate(paths)}
+    embeddings = embed_paths(scorer, paths, cache_dir=cache_dir)
+    first = np.array([row[p.reference] for p in pairs.pairs], dtype=np.int64)
+    second = np.array([row[p.query] for p in pairs.pairs], dtype=np.int64)
+    scores = np.asarray(scorer.score(embeddings[first], embeddings[second]), dtype=np.float64)
+    return scores, embeddings, row
 
 
 def evaluate(
@@ -89,12 +98,9 @@ def evaluate(
     else:
         used, source = scorer.card.threshold(rule), f"validation:{rule}"
 
-    paths = sorted(set(pairs.images()) | _writer_paths(dataset, writers))
-    row = {path: i for i, path in enumerate(paths)}
-    embeddings = embed_paths(scorer, paths, cache_dir=cache_dir)
-    first = np.array([row[p.reference] for p in pairs.pairs])
-    second = np.array([row[p.query] for p in pairs.pairs])
-    scores = np.asarray(scorer.score(embeddings[first], embeddings[second]), dtype=np.float64)
+    scores, embeddings, row = score_pair_set(
+        scorer, pairs, cache_dir=cache_dir, extra_paths=sorted(_writer_paths(dataset, writers))
+    )
     labels = pairs.labels()
     kinds = [p.kind for p in pairs.pairs]
     pair_writers = [p.writer or "" for p in pairs.pairs]
@@ -102,9 +108,7 @@ def evaluate(
 
     references: tuple[ReferenceResult, ...] = ()
     if dataset is not None and writers is not None:
-        samples = [
-            ReferenceSample(r.writer, r.is_genuine, row[r.path]) for r in dataset.subset(writers).records
-        ]
+        samples = [ReferenceSample(r.writer, r.is_genuine, row[r.path]) for r in dataset.subset(writers).records]
         same = {frozenset((row[a], row[b])) for a, b in dataset.near_duplicates if a in row and b in row}
         references = tuple(
             reference_set_evaluation(samples, embeddings, scorer.score, ks=ks, seed=seed, same_instance=same)
@@ -141,9 +145,7 @@ def _write_scores(path: Path, pairs: PairSet, scores: np.ndarray) -> Path:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(("img1", "img2", "label", "kind", "writer", "score"))
         for pair, score in zip(pairs.pairs, scores, strict=True):
-            writer.writerow(
-                (pair.reference, pair.query, pair.label, pair.kind, pair.writer or "", repr(float(score)))
-            )
+            writer.writerow((pair.reference, pair.query, pair.label, pair.kind, pair.writer or "", repr(float(score))))
     return path
 
 
@@ -161,9 +163,7 @@ def _figures(
     files = {
         "roc": plots.plot_roc(labels, scores, kinds, out / "roc.png", threshold=threshold),
         "det": plots.plot_det(labels, scores, kinds, out / "det.png", threshold=threshold),
-        "histogram": plots.plot_score_histogram(
-            scores, kinds, out / "score_histogram.png", threshold=threshold
-        ),
+        "histogram": plots.plot_score_histogram(scores, kinds, out / "score_histogram.png", threshold=threshold),
     }
     genuine, forged = plots.hardest_pairs(labels, scores, 6)
     tiles = []

@@ -82,9 +82,7 @@ def _as_scores(values: npt.ArrayLike, name: str) -> FloatArray:
     bad = ~np.isfinite(arr)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must be finite, got {arr[first]!r} at index {first} ({int(bad.sum())} non-finite)"
-        )
+        raise ValueError(f"{name} must be finite, got {arr[first]!r} at index {first} ({int(bad.sum())} non-finite)")
     return arr
 
 
@@ -182,9 +180,7 @@ class RocCurve:
         return iter((self.fpr, self.tpr, self.thresholds))
 
 
-def _confusion_counts(
-    labels: npt.NDArray[np.int64], scores: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _confusion_counts(labels: npt.NDArray[np.int64], scores: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(fps, tps, thresholds)`` with a leading ``(0, 0, +inf)`` point, as scikit-learn computes them."""
     if scores.size == 0:
         zero = np.zeros(1, dtype=np.float64)
@@ -338,9 +334,7 @@ def equal_error_rate(labels: npt.ArrayLike, scores: npt.ArrayLike) -> EqualError
     return EqualErrorRate(eer=eer, threshold=float(thresholds[k]))
 
 
-def per_writer_eer(
-    labels: npt.ArrayLike, scores: npt.ArrayLike, writers: Sequence[Hashable] | np.ndarray
-) -> float:
+def per_writer_eer(labels: npt.ArrayLike, scores: npt.ArrayLike, writers: Sequence[Hashable] | np.ndarray) -> float:
     """Mean of per-writer EERs (each writer with its own threshold).
 
     Only writers having both genuine and forgery pairs count; NaN if there are none.

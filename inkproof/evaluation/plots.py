@@ -330,9 +330,7 @@ def plot_roc(
         ax.set_ylim(-0.02, 1.02)
         decades = [10.0**e for e in range(round(math.log10(floor)), 1)]
         ax.xaxis.set_major_locator(FixedLocator(decades))
-        ax.xaxis.set_major_formatter(
-            FuncFormatter(lambda x, _pos: ("\u2264" if x <= floor else "") + _tick_pct(x))
-        )
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: ("\u2264" if x <= floor else "") + _tick_pct(x)))
         ax.xaxis.set_minor_locator(LogLocator(subs=tuple(range(2, 10))))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"{100.0 * y:.0f}%"))
@@ -393,9 +391,7 @@ def plot_det(
             label = f"{curve.name} (n={curve.n_forgery}): EER {_pct(eer.eer)}"
             if op is not None:
                 label += f", FAR {_pct(op[0])}"
-            (line,) = ax.plot(
-                _probit(fpr), _probit(fnr), color=curve.color, linewidth=1.8, label=label, zorder=3
-            )
+            (line,) = ax.plot(_probit(fpr), _probit(fnr), color=curve.color, linewidth=1.8, label=label, zorder=3)
             handles.append(line)
             e = float(_probit(eer.eer))
             ax.plot([e], [e], color=curve.color, linestyle="none", zorder=4, **_EER_MARKER)
@@ -466,17 +462,13 @@ def plot_score_histogram(
                 color = KIND_COLORS[kind]
                 label = f"{kind} (n={values.size})"
                 ax.hist(values, bins=edges, density=True, histtype="stepfilled", color=color, alpha=0.3)
-                ax.hist(
-                    values, bins=edges, density=True, histtype="step", color=color, linewidth=1.5, label=label
-                )
+                ax.hist(values, bins=edges, density=True, histtype="step", color=color, linewidth=1.5, label=label)
         else:
             _note(ax, "no pairs")
         if thr is not None:
             from matplotlib.transforms import blended_transform_factory
 
-            ax.axvline(
-                thr, color="black", linestyle="--", linewidth=1.3, zorder=4, label=f"threshold {thr:g}"
-            )
+            ax.axvline(thr, color="black", linestyle="--", linewidth=1.3, zorder=4, label=f"threshold {thr:g}")
             lo, hi = ax.get_xlim()
             if not lo < thr < hi:
                 pad = 0.05 * max(hi - lo, 1e-9)

@@ -151,9 +151,7 @@ def reference_set_evaluation(
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; expected one of {', '.join(FUSIONS)}")
     n_repeats = _check_int(repeats, "repeats", 1)
-    n_random_fixed = (
-        None if random_per_writer is None else _check_int(random_per_writer, "random_per_writer", 0)
-    )
+    n_random_fixed = None if random_per_writer is None else _check_int(random_per_writer, "random_per_writer", 0)
     table = np.asarray(embeddings)
     if table.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D (N, D) array, got shape {table.shape}")
@@ -162,9 +160,7 @@ def reference_set_evaluation(
         if isinstance(sample.index, bool) or not isinstance(sample.index, numbers.Integral):
             raise ValueError(f"samples[{i}].index must be an integer row, got {sample.index!r}")
         if not 0 <= int(sample.index) < n_rows:
-            raise ValueError(
-                f"samples[{i}].index = {sample.index} is outside the embeddings table of {n_rows} rows"
-            )
+            raise ValueError(f"samples[{i}].index = {sample.index} is outside the embeddings table of {n_rows} rows")
     rescans = _rescan_map(same_instance, n_rows)
 
     genuine_rows: dict[str, list[int]] = {}
@@ -197,9 +193,7 @@ def reference_set_evaluation(
                 continue  # no k >= 1 can be evaluated; draw nothing, so other writers' draws stay put
             perm = np.asarray(own, dtype=np.intp)[rng.permutation(len(own))]
             skilled = np.asarray(skilled_rows[writer], dtype=np.intp)
-            wanted = (
-                n_random_fixed if n_random_fixed is not None else max(len(skilled), MIN_RANDOM_PER_WRITER)
-            )
+            wanted = n_random_fixed if n_random_fixed is not None else max(len(skilled), MIN_RANDOM_PER_WRITER)
             n_other = all_genuine.size - len(own)
             picks = rng.choice(n_other, size=min(wanted, n_other), replace=False)
             start = block_start[writer]
@@ -253,9 +247,7 @@ def _score_writer(
         column = np.arange(n_pairs) - starts
         values = np.asarray(score(table[perm[column]], table[first]), dtype=np.float64)
         if values.shape != (n_pairs,):
-            raise ValueError(
-                f"score returned shape {values.shape} for {n_pairs} pairs; expected ({n_pairs},)"
-            )
+            raise ValueError(f"score returned shape {values.shape} for {n_pairs} pairs; expected ({n_pairs},)")
         if not np.isfinite(values).all():
             raise ValueError("score returned non-finite values")
         matrix[np.repeat(np.arange(query_rows.size), query_cols), column] = values

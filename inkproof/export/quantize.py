@@ -46,15 +46,10 @@ class QuantizationResult:
 
 
 def _pair_eer(engine: Engine, pairs: PairSet, cache_dir: Path | None) -> float:
-    paths = pairs.images()
-    row = {path: i for i, path in enumerate(paths)}
-    bank = build_image_bank(
-        paths, engine.preprocess_config, cache_dir=cache_dir, description="validation images"
-    )
-    embeddings = engine.embed(bank.astype(np.float32) / 255.0)
-    first = np.array([row[p.reference] for p in pairs.pairs])
-    second = np.array([row[p.query] for p in pairs.pairs])
-    return equal_error_rate(pairs.labels(), engine.score(embeddings[first], embeddings[second])).eer
+    from inkproof.evaluation.evaluate import score_pair_set
+
+    scores, _, _ = score_pair_set(engine, pairs, cache_dir=cache_dir)
+    return equal_error_rate(pairs.labels(), scores).eer
 
 
 class _CalibrationReader:
@@ -62,8 +57,7 @@ class _CalibrationReader:
 
     def __init__(self, images: np.ndarray, input_name: str, batch_size: int = 16) -> None:
         self._batches: Iterator[dict[str, np.ndarray]] = iter(
-            {input_name: images[i : i + batch_size, None].astype(np.float32)}
-            for i in range(0, len(images), batch_size)
+            {input_name: images[i : i + batch_size, None].astype(np.float32)} for i in range(0, len(images), batch_size)
         )
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -91,9 +85,7 @@ def quantize(
     source_card_path = card_path_for(model)
     card = ModelCard.load(source_card_path)
     if card.format != "onnx":
-        raise InkproofError(
-            f"quantisation starts from an fp32 ONNX model (inkproof export), not {card.format}"
-        )
+        raise InkproofError(f"quantisation starts from an fp32 ONNX model (inkproof export), not {card.format}")
     if mode == "static" and not calibration:
         raise InkproofError("static quantisation needs calibration images")
     embedder = card.path_of("embedder", source_card_path)
@@ -151,9 +143,7 @@ def quantize(
         card_path = int8_card.with_changes(training={**card.training, "quantization": info}).save(
             target.with_suffix(".json")
         )
-    return QuantizationResult(
-        card_path, mode, eer_before, eer_after, embedder.stat().st_size, target.stat().st_size
-    )
+    return QuantizationResult(card_path, mode, eer_before, eer_after, embedder.stat().st_size, target.stat().st_size)
 
 
 def validation_pairs_for(
@@ -168,9 +158,7 @@ def validation_pairs_for(
     )
     assert dataset is not None
     assert writers is not None
-    pairs = make_pairs(
-        dataset, writers=writers, seed=seed, genuine=per_writer, skilled=per_writer, random=per_writer
-    )
+    pairs = make_pairs(dataset, writers=writers, seed=seed, genuine=per_writer, skilled=per_writer, random=per_writer)
     train_writers = writers_in(dataset, tuple(card.training.get("split", {}).get("train", ())))
     rng = np.random.default_rng(seed)
     images = [r.path for r in dataset.subset(train_writers).records] if train_writers else pairs.images()

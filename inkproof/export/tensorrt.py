@@ -58,9 +58,7 @@ def export_tensorrt(
     """Build a TensorRT engine from an ONNX model card; raises :class:`TensorRTUnavailable`."""
     reason = tensorrt_status()
     if reason is not None:
-        raise TensorRTUnavailable(
-            reason + "; the ONNX model runs on CPU (or with --device cuda via onnxruntime-gpu)"
-        )
+        raise TensorRTUnavailable(reason + "; the ONNX model runs on CPU (or with --device cuda via onnxruntime-gpu)")
     source = card_path_for(model)
     card = ModelCard.load(source)
     if card.format != "onnx":
@@ -92,9 +90,7 @@ def export_tensorrt(
     return TensorRTResult(engine_card.save(target.with_suffix(".json")), target, builder)
 
 
-def _build_with_python_api(
-    onnx_path: Path, target: Path, shapes: Mapping[str, tuple[int, ...]], fp16: bool
-) -> None:
+def _build_with_python_api(onnx_path: Path, target: Path, shapes: Mapping[str, tuple[int, ...]], fp16: bool) -> None:
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -116,9 +112,7 @@ def _build_with_python_api(
     target.write_bytes(bytes(serialized))
 
 
-def _build_with_trtexec(
-    onnx_path: Path, target: Path, shapes: Mapping[str, tuple[int, ...]], fp16: bool
-) -> None:
+def _build_with_trtexec(onnx_path: Path, target: Path, shapes: Mapping[str, tuple[int, ...]], fp16: bool) -> None:
     def shape(values: tuple[int, ...]) -> str:
         return "images:" + "x".join(str(v) for v in values)
 

@@ -45,13 +45,11 @@ class SiameseModel(nn.Module):
         self.name = name
         self.config = config
         self.body = body
-        self.projection = nn.Sequential(
-            nn.Dropout(config.dropout), nn.Linear(feature_dim, config.embedding_dim)
-        )
+        self.projection = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(feature_dim, config.embedding_dim))
         self.pair_head: nn.Module | None = (
             ProductHead(config.embedding_dim, config.dropout) if config.head == "product" else None
         )
-        self.backbone_frozen = False
+        self._frozen: list[nn.Module] = []
 
     @property
     def head_kind(self) -> str:
@@ -63,6 +61,8 @@ class SiameseModel(nn.Module):
         return self.config.head in ("cosine", "euclidean")
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
+        if self.config.input_mean != 0.0 or self.config.input_std != 1.0:
+            images = (images - self.config.input_mean) / self.config.input_std
         embedding = self.projection(self.body(images))
         if self.config.head == "cosine":
             embedding = F.normalize(embedding, dim=1)
@@ -88,18 +88,27 @@ class SiameseModel(nn.Module):
 
     # --- head-only fine-tuning -----------------------------------------------------------
 
+    @property
+    def backbone_frozen(self) -> bool:
+        return any(module is self.body for module in self._frozen)
+
+    def freeze(self, *modules: nn.Module) -> None:
+        """Fix ``modules``: no gradients, and their BatchNorm layers stay in eval mode (running
+        statistics untouched) even while the rest of the model trains."""
+        for module in modules:
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+            module.eval()
+            self._frozen.append(module)
+
     def freeze_backbone(self) -> None:
-        """Train only the projection and head: the body's weights are frozen and its
-        BatchNorm layers stay in eval mode (running statistics untouched)."""
-        self.backbone_frozen = True
-        for parameter in self.body.parameters():
-            parameter.requires_grad_(False)
-        self.body.eval()
+        """Train only the projection and head (head-only fine-tuning)."""
+        self.freeze(self.body)
 
     def train(self, mode: bool = True) -> SiameseModel:
         super().train(mode)
-        if self.backbone_frozen:
-            self.body.eval()
+        for module in self._frozen:
+            module.eval()
         return self
 
     def metadata(self) -> dict[str, Any]:

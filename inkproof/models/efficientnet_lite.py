@@ -8,6 +8,8 @@ padding and BatchNorm epsilon), so they are copied by position.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -38,9 +40,7 @@ def _load_pretrained(body: nn.Module) -> None:
         if target_key == "conv_stem.weight":
             tensor = tensor.sum(dim=1, keepdim=True)  # RGB filters summed into one gray channel
         if tensor.shape != slot.shape:
-            raise RuntimeError(
-                f"shape mismatch {source_key} {tuple(tensor.shape)} -> {target_key} {tuple(slot.shape)}"
-            )
+            raise RuntimeError(f"shape mismatch {source_key} {tuple(tensor.shape)} -> {target_key} {tuple(slot.shape)}")
         mapped[target_key] = tensor
     body.load_state_dict(mapped, strict=True)
 
@@ -52,4 +52,8 @@ def build(config: EfficientNetLiteConfig, *, input_size: tuple[int, int]) -> Sia
     if config.pretrained:
         _load_pretrained(body)
     feature_dim: int = body.num_features  # type: ignore[assignment]
-    return SiameseModel("efficientnet-lite0", body, feature_dim, config)
+    model = SiameseModel("efficientnet-lite0", body, feature_dim, config)
+    if config.frozen_blocks:
+        blocks = cast(nn.Sequential, body.blocks)
+        model.freeze(cast(nn.Module, body.conv_stem), cast(nn.Module, body.bn1), *blocks[: config.frozen_blocks])
+    return model

@@ -13,9 +13,11 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-LossName = Literal["contrastive", "double-margin", "bce", "triplet"]
-LOSSES: tuple[str, ...] = ("contrastive", "double-margin", "bce", "triplet")
-DISTANCE_LOSSES = frozenset({"contrastive", "double-margin", "triplet"})
+LossName = Literal["contrastive", "double-margin", "bce", "triplet", "cosface"]
+LOSSES: tuple[str, ...] = ("contrastive", "double-margin", "bce", "triplet", "cosface")
+DISTANCE_LOSSES = frozenset({"contrastive", "double-margin", "triplet", "cosface"})
+# Losses trained on batches of identities (P writers x K signatures) rather than on pairs.
+IDENTITY_LOSSES = frozenset({"triplet", "cosface"})
 
 
 def contrastive_loss(distances: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
@@ -52,6 +54,17 @@ def pairwise_distances(embeddings: torch.Tensor, metric: Literal["cosine", "eucl
         return 1.0 - normalised @ normalised.T
     squared = (embeddings.unsqueeze(1) - embeddings.unsqueeze(0)).pow(2).sum(-1)
     return torch.sqrt(squared + 1e-9)
+
+
+def cosface_loss(
+    embeddings: torch.Tensor, identities: torch.Tensor, weights: torch.Tensor, scale: float, margin: float
+) -> torch.Tensor:
+    """Large-margin cosine loss (CosFace / AM-softmax): classify each signature into its
+    identity (a writer, or "skilled forgeries of a writer") with the target logit reduced by
+    ``margin``, which makes writers compact and well separated on the unit sphere."""
+    cosine = F.normalize(embeddings, dim=1) @ F.normalize(weights, dim=1).T
+    logits = scale * (cosine - margin * F.one_hot(identities, num_classes=weights.shape[0]))
+    return F.cross_entropy(logits, identities)
 
 
 def batch_hard_triplet_loss(

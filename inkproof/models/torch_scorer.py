@@ -13,9 +13,7 @@ from inkproof.models.registry import build_model, config_from_dict
 
 
 class TorchScorer:
-    def __init__(
-        self, model: SiameseModel, card: ModelCard, device: torch.device, batch_size: int = 64
-    ) -> None:
+    def __init__(self, model: SiameseModel, card: ModelCard, device: torch.device, batch_size: int = 64) -> None:
         self.model = model.to(device).eval()
         self.card = card
         self.device = device
@@ -36,9 +34,7 @@ class TorchScorer:
     def embed(self, images: np.ndarray) -> np.ndarray:
         chunks = []
         for start in range(0, len(images), self.batch_size):
-            batch = torch.from_numpy(
-                np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.float32)
-            )
+            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.float32))
             chunks.append(self.model.embed(batch.unsqueeze(1).to(self.device)).float().cpu().numpy())
         if not chunks:
             return np.zeros((0, self.card.embedding_dim), dtype=np.float32)

@@ -188,9 +188,7 @@ def _resize(values: np.ndarray, height: int, width: int) -> np.ndarray:
     if values.shape == (height, width):
         return values
     # A float32 array becomes a mode "F" image; Pillow's resampling antialiases when shrinking.
-    resized = Image.fromarray(values.astype(np.float32, copy=False)).resize(
-        (width, height), Image.Resampling.BILINEAR
-    )
+    resized = Image.fromarray(values.astype(np.float32, copy=False)).resize((width, height), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 

@@ -33,9 +33,7 @@ def providers_for(device: str) -> list[Any]:
         return ["CPUExecutionProvider"]
     if device == "tensorrt":
         if "TensorrtExecutionProvider" not in available:
-            raise ArtifactError(
-                "onnxruntime was built without TensorRT (install onnxruntime-gpu with TensorRT)"
-            )
+            raise ArtifactError("onnxruntime was built without TensorRT (install onnxruntime-gpu with TensorRT)")
         return [
             ("TensorrtExecutionProvider", {"trt_fp16_enable": True}),
             "CUDAExecutionProvider",
@@ -43,13 +41,9 @@ def providers_for(device: str) -> list[Any]:
         ]
     if device == "cuda":
         if "CUDAExecutionProvider" not in available:
-            raise ArtifactError(
-                "onnxruntime has no CUDA support here (install onnxruntime-gpu on a GPU machine)"
-            )
+            raise ArtifactError("onnxruntime has no CUDA support here (install onnxruntime-gpu on a GPU machine)")
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + [
-        "CPUExecutionProvider"
-    ]
+    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
 
 
 class Engine:
@@ -120,9 +114,7 @@ class Engine:
             batch = batch[:, None]
         expected = (1, *self.preprocess_config.input_size)
         if batch.ndim != 4 or batch.shape[1:] != expected:
-            raise ValueError(
-                f"expected inputs of shape (N, {expected[1]}, {expected[2]}), got {images.shape}"
-            )
+            raise ValueError(f"expected inputs of shape (N, {expected[1]}, {expected[2]}), got {images.shape}")
         outputs = [
             self._embedder.run(None, {self._input: np.ascontiguousarray(batch[i : i + self.batch_size])})[0]
             for i in range(0, len(batch), self.batch_size)

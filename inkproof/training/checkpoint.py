@@ -43,9 +43,7 @@ def load_weights(model: nn.Module, path: str | Path, *, strict: bool = True) -> 
     state = load_file(str(path), device="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if strict and (missing or unexpected):
-        raise RuntimeError(
-            f"weights {path} do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+        raise RuntimeError(f"weights {path} do not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -32,10 +32,13 @@ class TrainConfig:
     model_settings: dict[str, Any] = field(default_factory=dict)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     init_from: str | None = None  # weights of an earlier run or model file to start from
+    teacher: str | None = None  # distil from this model (card or run): match its embeddings
+    distill_weight: float = 1.0
     freeze_backbone: bool = False
     # objective
     loss: LossName = "triplet"
-    margin: float = 0.3  # contrastive / triplet margin
+    margin: float = 0.3  # contrastive / triplet / CosFace margin
+    cosface_scale: float = 30.0
     positive_margin: float = 0.2  # double-margin contrastive
     negative_margin: float = 0.8
     # sampling
@@ -63,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # only where CUDA is used
+    channels_last: bool = True  # NHWC memory layout: faster convolutions on CPU and GPU
     num_workers: int | None = None  # None: chosen from the CPU count
     threads: int | None = None  # torch intra-op threads on CPU; None: all cores
     early_stopping: int | None = 8  # epochs without a better validation EER
@@ -82,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"loss 'bce' needs head 'product' (model {self.model!r} has head {head!r})")
         if self.loss in DISTANCE_LOSSES and head == "product":
             raise ValueError(f"loss {self.loss!r} needs a distance head (cosine or euclidean), not 'product'")
+        if self.loss == "cosface" and head != "cosine":
+            raise ValueError(f"loss 'cosface' needs head 'cosine' (model {self.model!r} has head {head!r})")
         if self.optimizer not in ("adamw", "sgd", "rmsprop"):
             raise ValueError(f"optimizer must be adamw, sgd or rmsprop, got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step", "constant"):

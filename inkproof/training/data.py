@@ -52,9 +52,7 @@ class Selection:
             groups.append(WriterIndex(writer, tuple(range(start, middle)), tuple(range(middle, len(paths)))))
         position = {path: i for i, path in enumerate(paths)}
         same = frozenset(
-            frozenset((position[a], position[b]))
-            for a, b in chosen.near_duplicates
-            if a in position and b in position
+            frozenset((position[a], position[b])) for a, b in chosen.near_duplicates if a in position and b in position
         )
         return cls(chosen, tuple(paths), tuple(groups), same)
 
@@ -120,9 +118,7 @@ def sample_pairs(
 
 
 def _has_distinct_pair(indices: Sequence[int], same_instance: frozenset[frozenset[int]]) -> bool:
-    return any(
-        frozenset((a, b)) not in same_instance for k, a in enumerate(indices) for b in indices[k + 1 :]
-    )
+    return any(frozenset((a, b)) not in same_instance for k, a in enumerate(indices) for b in indices[k + 1 :])
 
 
 def sample_triplet_batches(
@@ -186,9 +182,7 @@ class BankDataset(Dataset[tuple[torch.Tensor, ...]]):
     columns are passed through (targets, identities).
     """
 
-    def __init__(
-        self, bank: np.ndarray, rows: np.ndarray, *, image_columns: int, augment: Any | None
-    ) -> None:
+    def __init__(self, bank: np.ndarray, rows: np.ndarray, *, image_columns: int, augment: Any | None) -> None:
         self.bank = bank
         self.rows = rows
         self.image_columns = image_columns

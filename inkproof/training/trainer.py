@@ -32,9 +32,11 @@ from inkproof.data.splits import WriterSplit, split_writers
 from inkproof.evaluation.metrics import CalibratedThresholds, calibrate_thresholds, equal_error_rate
 from inkproof.models.base import SiameseModel, count_embedding_macs, count_parameters
 from inkproof.models.losses import (
+    IDENTITY_LOSSES,
     batch_hard_triplet_loss,
     bce_loss,
     contrastive_loss,
+    cosface_loss,
     double_margin_contrastive_loss,
 )
 from inkproof.models.registry import build_model
@@ -169,33 +171,63 @@ def load_training_data(config: TrainConfig) -> tuple[SignatureDataset, WriterSpl
 
 
 class Objective(nn.Module):
-    """Wraps the model so that one ``forward`` computes the loss of a batch (what DDP needs)."""
+    """Wraps the model so that one ``forward`` computes the loss of a batch (what DDP needs).
 
-    def __init__(self, model: SiameseModel, config: TrainConfig) -> None:
+    With ``teacher_embeddings`` (distillation), batches carry the bank index of every image in
+    their last columns, and the loss adds ``distill_weight * (1 - cosine(student, teacher))``.
+    """
+
+    def __init__(
+        self,
+        model: SiameseModel,
+        config: TrainConfig,
+        teacher_embeddings: torch.Tensor | None = None,
+        identities: int = 0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.config = config
+        self.teacher_embeddings = teacher_embeddings
+        # CosFace keeps one class centre per training identity; they are not part of the model.
+        self.centres = (
+            nn.Parameter(torch.randn(identities, model.config.embedding_dim) * 0.01)
+            if config.loss == "cosface"
+            else None
+        )
 
     def forward(self, *batch: torch.Tensor) -> torch.Tensor:
         config = self.config
-        if config.loss == "triplet":
-            images, identities, genuine = batch
+        if config.loss == "cosface":
+            assert self.centres is not None
+            images, identities = batch[:2]
             embeddings = self.model.embed(images)
-            metric: Literal["cosine", "euclidean"] = (
-                "cosine" if self.model.config.head == "cosine" else "euclidean"
-            )
-            return batch_hard_triplet_loss(embeddings, identities, genuine.bool(), config.margin, metric)
-        first, second, targets = batch
+            loss = cosface_loss(embeddings, identities, self.centres, config.cosface_scale, config.margin)
+            return loss + self._distillation(embeddings, batch[3:])
+        if config.loss == "triplet":
+            images, identities, genuine = batch[:3]
+            embeddings = self.model.embed(images)
+            metric: Literal["cosine", "euclidean"] = "cosine" if self.model.config.head == "cosine" else "euclidean"
+            loss = batch_hard_triplet_loss(embeddings, identities, genuine.bool(), config.margin, metric)
+            return loss + self._distillation(embeddings, batch[3:])
+        first, second, targets = batch[:3]
         embeddings = self.model.embed(torch.cat([first, second]))
         a, b = embeddings.chunk(2)
         if config.loss == "bce":
-            return bce_loss(self.model.score(a, b), targets)
-        distances = self.model.distance(a, b)
-        if config.loss == "contrastive":
-            return contrastive_loss(distances, targets, config.margin)
-        return double_margin_contrastive_loss(
-            distances, targets, config.positive_margin, config.negative_margin
-        )
+            loss = bce_loss(self.model.score(a, b), targets)
+        elif config.loss == "contrastive":
+            loss = contrastive_loss(self.model.distance(a, b), targets, config.margin)
+        else:
+            loss = double_margin_contrastive_loss(
+                self.model.distance(a, b), targets, config.positive_margin, config.negative_margin
+            )
+        return loss + self._distillation(embeddings, batch[3:])
+
+    def _distillation(self, embeddings: torch.Tensor, indices: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        if self.teacher_embeddings is None or not indices:
+            return embeddings.new_zeros(())
+        targets = self.teacher_embeddings[torch.cat(indices)]
+        agreement = torch.nn.functional.cosine_similarity(embeddings, targets, dim=1)
+        return self.config.distill_weight * (1.0 - agreement).mean()
 
 
 def make_optimizer(config: TrainConfig, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -208,9 +240,7 @@ def make_optimizer(config: TrainConfig, parameters: list[nn.Parameter]) -> torch
             nesterov=True,
         )
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(
-            parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
+        return torch.optim.RMSprop(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -242,9 +272,7 @@ class LearningRateSchedule:
 
 
 @torch.no_grad()
-def embed_bank(
-    model: SiameseModel, bank: np.ndarray, device: torch.device, batch_size: int = 128
-) -> torch.Tensor:
+def embed_bank(model: SiameseModel, bank: np.ndarray, device: torch.device, batch_size: int = 128) -> torch.Tensor:
     """Embeddings of every image of a uint8 bank, in eval mode."""
     was_training = model.training
     model.eval()
@@ -274,10 +302,18 @@ def score_index_pairs(model: SiameseModel, embeddings: torch.Tensor, pairs: np.n
 
 @dataclass(frozen=True)
 class ValidationSet:
+    """Validation pairs over the validation writers' image bank.
+
+    With several datasets, pairs are made per dataset: a random forgery then comes from the same
+    dataset (another script or scanner would make it trivially easy), and the EER of each
+    dataset is reported as well as the pooled one.
+    """
+
     bank: np.ndarray
     pairs: np.ndarray  # (n, 2) bank indices
     labels: np.ndarray
     kinds: np.ndarray
+    groups: np.ndarray  # dataset of each pair ("" for a single dataset)
 
     @classmethod
     def build(
@@ -289,12 +325,18 @@ class ValidationSet:
         config: TrainConfig,
     ) -> ValidationSet:
         count = config.validation_pairs
-        pairs = make_pairs(
-            dataset, writers=writers, seed=config.seed, genuine=count, skilled=count, random=count
-        )
         index = selection.index_of()
-        rows = np.array([(index[p.reference], index[p.query]) for p in pairs.pairs], dtype=np.int64)
-        return cls(bank, rows, pairs.labels(), np.array([p.kind for p in pairs.pairs]))
+        by_group: dict[str, list[str]] = {}
+        for writer in writers:
+            by_group.setdefault(writer.split("/", 1)[0] if "/" in writer else "", []).append(writer)
+        rows, labels, kinds, groups = [], [], [], []
+        for group, members in sorted(by_group.items()):
+            pairs = make_pairs(dataset, writers=members, seed=config.seed, genuine=count, skilled=count, random=count)
+            rows += [(index[p.reference], index[p.query]) for p in pairs.pairs]
+            labels.append(pairs.labels())
+            kinds += [p.kind for p in pairs.pairs]
+            groups += [group] * len(pairs)
+        return cls(bank, np.array(rows, dtype=np.int64), np.concatenate(labels), np.array(kinds), np.array(groups))
 
     def evaluate(self, model: SiameseModel, device: torch.device) -> tuple[dict[str, float], np.ndarray]:
         scores = score_index_pairs(model, embed_bank(model, self.bank, device), self.pairs)
@@ -303,6 +345,11 @@ class ValidationSet:
             keep = (self.kinds == "genuine") | (self.kinds == kind)
             if (self.kinds == kind).any():
                 metrics[f"val_eer_{kind}"] = equal_error_rate(self.labels[keep], scores[keep]).eer
+        names = sorted(set(self.groups.tolist()) - {""})
+        if len(names) > 1:
+            for name in names:
+                keep = self.groups == name
+                metrics[f"val_eer_{name}"] = equal_error_rate(self.labels[keep], scores[keep]).eer
         return metrics, scores
 
 
@@ -369,12 +416,8 @@ def train(
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     train_set = Selection.of(dataset, split.train)
     val_set = Selection.of(dataset, split.validation)
-    train_bank = build_image_bank(
-        train_set.paths, config.preprocess, cache_dir=cache, description="train images"
-    )
-    val_bank = build_image_bank(
-        val_set.paths, config.preprocess, cache_dir=cache, description="validation images"
-    )
+    train_bank = build_image_bank(train_set.paths, config.preprocess, cache_dir=cache, description="train images")
+    val_bank = build_image_bank(val_set.paths, config.preprocess, cache_dir=cache, description="validation images")
     validation = ValidationSet.build(dataset, split.validation, val_bank, val_set, config)
 
     model = build_model(config.model, config.model_config(), input_size=config.input_size())
@@ -391,20 +434,29 @@ def train(
         f"device {device}; {len(split.train)} train / {len(split.validation)} validation writers"
     )
     model.to(device)
-    objective: nn.Module = Objective(model, config).to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    teacher = _teacher_embeddings(config, train_set, cache, device) if config.teacher else None
+    if teacher is not None and teacher.shape[1] != model.config.embedding_dim:
+        raise TrainingError(
+            f"the teacher's embeddings have {teacher.shape[1]} dimensions, the student's "
+            f"{model.config.embedding_dim}; set the student's embedding_dim to match"
+        )
+    objective_core = Objective(model, config, teacher, identities=2 * len(train_set.writers)).to(device)
+    objective: nn.Module = objective_core
     if world.enabled:
         objective = nn.parallel.DistributedDataParallel(
-            objective, device_ids=[device.index] if device.type == "cuda" else None
+            objective_core, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    if config.loss == "triplet":
+    if config.loss in IDENTITY_LOSSES:
         per_batch = config.writers_per_batch * config.samples_per_writer
         genuine_count = sum(len(w.genuine) for w in train_set.writers)
         steps = config.batches_per_epoch or max(1, math.ceil(genuine_count / per_batch))
     else:
         steps = max(1, math.ceil(config.pairs_per_epoch / config.batch_size))
     steps = max(1, steps // world.world_size)
-    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])
+    optimizer = make_optimizer(config, [p for p in objective_core.parameters() if p.requires_grad])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LearningRateSchedule(config, steps))
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -414,7 +466,7 @@ def train(
     if resume:
         latest = ckpt.latest_checkpoint(run)
         if latest is not None:
-            loaded = ckpt.load_checkpoint(latest, model, optimizer, scheduler)
+            loaded = ckpt.load_checkpoint(latest, objective_core, optimizer, scheduler)
             state = {k: loaded[k] for k in state}
             if use_amp and "scaler" in loaded:
                 scaler.load_state_dict(loaded["scaler"])
@@ -431,19 +483,19 @@ def train(
             break
         began = time.perf_counter()
         seed_everything(config.seed * 100_003 + epoch)
-        loader = _epoch_loader(config, train_set, train_bank, epoch, steps, world, workers)
+        loader = _epoch_loader(config, train_set, train_bank, epoch, steps, world, workers, teacher is not None)
         model.train()
         losses = []
         with _ProgressBar(progress and world.is_main, f"epoch {epoch}/{config.epochs}", len(loader)) as bar:
             for step, batch in enumerate(loader):
-                batch = tuple(t.to(device, non_blocking=True) for t in batch)
+                batch = tuple(_to_device(t, device, config.channels_last) for t in batch)
                 with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                     loss = objective(*batch)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip:
                     scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    nn.utils.clip_grad_norm_(objective_core.parameters(), config.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
@@ -461,9 +513,7 @@ def train(
             **metrics,
         }
         state["history"].append(entry)
-        improved = epoch >= config.save_after and (
-            state["best_eer"] is None or metrics["val_eer"] < state["best_eer"]
-        )
+        improved = epoch >= config.save_after and (state["best_eer"] is None or metrics["val_eer"] < state["best_eer"])
         if improved:
             state.update(best_eer=metrics["val_eer"], best_epoch=epoch, stale_epochs=0)
             if world.is_main:
@@ -472,7 +522,7 @@ def train(
             state["stale_epochs"] += 1
         if world.is_main:
             extra = {"scaler": scaler.state_dict()} if use_amp else {}
-            ckpt.save_checkpoint(run, epoch, model, optimizer, scheduler, {**state, **extra})
+            ckpt.save_checkpoint(run, epoch, objective_core, optimizer, scheduler, {**state, **extra})
             _write_history(run, state["history"])
             if writer is not None:
                 for key, value in entry.items():
@@ -511,6 +561,13 @@ def train(
     )
 
 
+def _to_device(tensor: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    tensor = tensor.to(device, non_blocking=True)
+    if channels_last and tensor.ndim == 4:
+        tensor = tensor.contiguous(memory_format=torch.channels_last)
+    return tensor
+
+
 def _epoch_loader(
     config: TrainConfig,
     selection: Selection,
@@ -519,10 +576,12 @@ def _epoch_loader(
     steps: int,
     world: Distributed,
     workers: int,
+    with_indices: bool = False,
 ) -> DataLoader[tuple[torch.Tensor, ...]]:
+    """The epoch's batches; ``with_indices`` appends each image's bank index (distillation)."""
     rng = epoch_rng(config.seed, epoch)
     augment = make_augmenter(config.seed * 100_003 + epoch) if config.augment else None
-    if config.loss == "triplet":
+    if config.loss in IDENTITY_LOSSES:
         batches = sample_triplet_batches(
             selection.writers,
             batches=steps * world.world_size,
@@ -532,12 +591,12 @@ def _epoch_loader(
             rng=rng,
         )[world.rank :: world.world_size]
         rows = np.concatenate(batches)
+        if with_indices:
+            rows = np.column_stack([rows, rows[:, 0]])
         bounds = np.cumsum([0, *(len(b) for b in batches)])
         dataset = BankDataset(bank, rows, image_columns=1, augment=augment)
         batch_sampler = [list(range(bounds[i], bounds[i + 1])) for i in range(len(batches))]
-        return DataLoader(
-            dataset, batch_sampler=batch_sampler, num_workers=workers, worker_init_fn=seed_worker
-        )
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, worker_init_fn=seed_worker)
     rows = sample_pairs(
         selection.writers,
         steps * world.world_size * config.batch_size,
@@ -545,6 +604,8 @@ def _epoch_loader(
         rng,
         selection.same_instance,
     )[world.rank :: world.world_size]
+    if with_indices:
+        rows = np.column_stack([rows, rows[:, 0], rows[:, 1]])
     dataset = BankDataset(bank, rows, image_columns=2, augment=augment)
     return DataLoader(
         dataset,
@@ -554,6 +615,26 @@ def _epoch_loader(
         worker_init_fn=seed_worker,
         drop_last=len(rows) > config.batch_size,
     )
+
+
+def _teacher_embeddings(
+    config: TrainConfig, selection: Selection, cache: Path | None, device: torch.device
+) -> torch.Tensor:
+    """The teacher's (normalised) embeddings of every training image, from its own preprocessing.
+
+    They are computed once, on the unaugmented images: the student sees augmented inputs and
+    learns to land where the teacher puts the clean signature.
+    """
+    from inkproof.evaluation.scoring import load_scorer
+
+    assert config.teacher is not None
+    teacher = load_scorer(config.teacher, device=str(device) if device.type == "cuda" else "cpu")
+    bank = build_image_bank(
+        selection.paths, teacher.card.preprocess_config, cache_dir=cache, description="teacher images"
+    )
+    rows = [teacher.embed(bank[i : i + 128].astype(np.float32) / 255.0) for i in range(0, len(bank), 128)]
+    embeddings = torch.from_numpy(np.concatenate(rows)).float()
+    return torch.nn.functional.normalize(embeddings, dim=1).to(device)
 
 
 def _save_best(

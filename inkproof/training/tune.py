@@ -80,9 +80,7 @@ def trial_config(base: TrainConfig, params: dict[str, Any]) -> TrainConfig:
             changes[name] = value
     if "model" in changes and changes["model"] != base.model:
         # Settings of one architecture may not exist on another; keep only the shared ones.
-        model_settings = {
-            k: v for k, v in model_settings.items() if k in ("conv_dropout", "dropout", "embedding_dim")
-        }
+        model_settings = {k: v for k, v in model_settings.items() if k in ("conv_dropout", "dropout", "embedding_dim")}
     return TrainConfig.from_dict({**base.to_dict(), **changes, "model_settings": model_settings})
 
 
@@ -205,21 +203,16 @@ def _write_outputs(study: Any, folder: Path) -> TuneResult:
         raise RuntimeError(f"no trial of study {study.study_name!r} completed; see {folder}")
     best = study.best_trial
     (folder / "best_params.json").write_text(
-        json.dumps({"params": best.params, "validation_eer": best.value, "trial": best.number}, indent=2)
-        + "\n"
+        json.dumps({"params": best.params, "validation_eer": best.value, "trial": best.number}, indent=2) + "\n"
     )
     lines = ["| trial | phase | state | validation EER | parameters |", "|---|---|---|---|---|"]
     for t in study.trials:
         value = f"{t.value:.2%}" if t.value is not None else "-"
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(t.params.items()))
-        lines.append(
-            f"| {t.number} | {t.user_attrs.get('phase', '')} | {t.state.name.lower()} | {value} | {params} |"
-        )
+        lines.append(f"| {t.number} | {t.user_attrs.get('phase', '')} | {t.state.name.lower()} | {value} | {params} |")
     (folder / "summary.md").write_text("\n".join(lines) + "\n")
     _plots(study, folder, len(complete))
-    return TuneResult(
-        folder, study.study_name, dict(best.params), float(best.value), len(study.trials), len(pruned)
-    )
+    return TuneResult(folder, study.study_name, dict(best.params), float(best.value), len(study.trials), len(pruned))
 
 
 def _fmt(value: Any) -> str:

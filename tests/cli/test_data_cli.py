@@ -57,9 +57,7 @@ def test_split_and_pairs_are_disjoint_and_reproducible(cedar_like: Path, tmp_pat
     outputs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        result = runner.invoke(
-            app, ["data", "pairs", "--data", str(cedar_like), "--seed", "0", "--out", str(out)]
-        )
+        result = runner.invoke(app, ["data", "pairs", "--data", str(cedar_like), "--seed", "0", "--out", str(out)])
         assert result.exit_code == 0, result.output
         outputs.append(out)
     for filename in ("split.json", "train.csv", "validation.csv", "test.csv", "pairs.json"):
@@ -146,9 +144,7 @@ def test_subset_commands(cedar_like: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "half.csv").read_text().startswith("img1,img2,label")
-    result = runner.invoke(
-        app, ["data", "subset", "--data", str(cedar_like), "--out", str(tmp_path / "x.json")]
-    )
+    result = runner.invoke(app, ["data", "subset", "--data", str(cedar_like), "--out", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "exactly one of fraction or count" in result.output
 

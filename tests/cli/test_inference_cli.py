@@ -16,9 +16,7 @@ runner = CliRunner()
 
 def test_verify_one_pair(onnx_model: Path, synthetic_root: Path) -> None:
     genuine = sorted((synthetic_root / "W003" / "genuine").iterdir())
-    result = runner.invoke(
-        app, ["verify", str(genuine[0]), str(genuine[1]), "--model", str(onnx_model), "--json"]
-    )
+    result = runner.invoke(app, ["verify", str(genuine[0]), str(genuine[1]), "--model", str(onnx_model), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["decision"] in ("genuine", "forgery")
@@ -76,9 +74,7 @@ def test_embed_folder_lists_unreadable_files(onnx_model: Path, synthetic_root: P
         (folder / path.name).write_bytes(path.read_bytes())
     (folder / "broken.png").write_bytes(b"nope")
     out = tmp_path / "embeddings.npz"
-    result = runner.invoke(
-        app, ["embed", str(folder), "--out", str(out), "--model", str(onnx_model), "--json"]
-    )
+    result = runner.invoke(app, ["embed", str(folder), "--out", str(out), "--model", str(onnx_model), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)  # the skipped-file warning goes to stderr
     assert payload["embedded"] == 3
@@ -87,8 +83,6 @@ def test_embed_folder_lists_unreadable_files(onnx_model: Path, synthetic_root: P
     assert len(data["paths"]) == 3
     assert "broken.png" in str(data["failed"][0])
     assert str(data["model"]) == "compact"
-    empty = runner.invoke(
-        app, ["embed", str(tmp_path / "nothing"), "--out", str(out), "--model", str(onnx_model)]
-    )
+    empty = runner.invoke(app, ["embed", str(tmp_path / "nothing"), "--out", str(out), "--model", str(onnx_model)])
     assert empty.exit_code == 2
     assert "no images" in empty.output

@@ -58,9 +58,7 @@ def test_sigcomp_layout_with_forger(tmp_path: Path) -> None:
 
 
 def test_folder_per_writer_layout(tmp_path: Path) -> None:
-    _touch_images(
-        tmp_path, ["alice/genuine/a.png", "alice/genuine/b.png", "alice/forged/c.png", "bob/genuine/d.jpg"]
-    )
+    _touch_images(tmp_path, ["alice/genuine/a.png", "alice/genuine/b.png", "alice/forged/c.png", "bob/genuine/d.jpg"])
     assert detect_format(tmp_path) == "folders"
     dataset = load_dataset(tmp_path)
     assert dataset.writers() == ("alice", "bob")
@@ -116,9 +114,7 @@ def test_subset_and_unknown_writer(tmp_path: Path) -> None:
 
 
 def test_pair_file_as_dataset(tmp_path: Path) -> None:
-    _touch_images(
-        tmp_path, ["genuine/original_1_1.png", "genuine/original_1_2.png", "forged/forgeries_1_1.png"]
-    )
+    _touch_images(tmp_path, ["genuine/original_1_1.png", "genuine/original_1_2.png", "forged/forgeries_1_1.png"])
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(
         "img1,img2,label\ngenuine/original_1_1.png,genuine/original_1_2.png,1\n"

@@ -20,9 +20,7 @@ def dataset(tmp_path: Path) -> SignatureDataset:
             write_png(tmp_path / f"genuine/original_{writer}_{n}.png", image)
         for n in range(1, 4):
             write_png(tmp_path / f"forged/forgeries_{writer}_{n}.png", image)
-    (tmp_path / "near_duplicates.csv").write_text(
-        "path_a,path_b\ngenuine/original_1_1.png,genuine/original_1_2.png\n"
-    )
+    (tmp_path / "near_duplicates.csv").write_text("path_a,path_b\ngenuine/original_1_1.png,genuine/original_1_2.png\n")
     return load_dataset(tmp_path)
 
 

@@ -181,12 +181,7 @@ def test_genuine_samples_cluster_by_writer(
 ) -> None:
     same = [a @ b for g, _ in descriptors.values() for a, b in combinations(g, 2)]
     other = [
-        a @ b
-        for w, (g, _) in descriptors.items()
-        for v, (h, _) in descriptors.items()
-        if v > w
-        for a in g
-        for b in h
+        a @ b for w, (g, _) in descriptors.items() for v, (h, _) in descriptors.items() if v > w for a in g for b in h
     ]
     assert np.mean(same) > np.mean(other) + 0.25
     # Nearest neighbour among all other genuine samples belongs to the same writer.
@@ -253,12 +248,8 @@ def test_generate_dataset_layout_and_order_independence(tmp_path: Path) -> None:
 
     # Writer 3 rendered alone gives the same pixels as inside the dataset (1-based sample indices).
     alone = writer_style(5, 3)
-    np.testing.assert_array_equal(
-        _load(summary.root / "W003/genuine/W003_g_02.png"), render_genuine(alone, 2, config)
-    )
-    np.testing.assert_array_equal(
-        _load(summary.root / "W003/forged/W003_f_01.png"), render_forgery(alone, 1, config)
-    )
+    np.testing.assert_array_equal(_load(summary.root / "W003/genuine/W003_g_02.png"), render_genuine(alone, 2, config))
+    np.testing.assert_array_equal(_load(summary.root / "W003/forged/W003_f_01.png"), render_forgery(alone, 1, config))
 
 
 def test_generate_dataset_rerun_overwrites_cleanly(tmp_path: Path) -> None:
@@ -266,9 +257,7 @@ def test_generate_dataset_rerun_overwrites_cleanly(tmp_path: Path) -> None:
     generate_dataset(root, SyntheticConfig(writers=1, genuine_per_writer=3, forged_per_writer=2))
     foreign = root / "W001" / "genuine" / "notes.txt"
     foreign.write_text("keep me", encoding="utf-8")
-    generate_dataset(
-        root, SyntheticConfig(writers=1, genuine_per_writer=2, forged_per_writer=1), progress=True
-    )
+    generate_dataset(root, SyntheticConfig(writers=1, genuine_per_writer=2, forged_per_writer=1), progress=True)
     assert sorted(p.name for p in (root / "W001" / "genuine").iterdir()) == [
         "W001_g_01.png",
         "W001_g_02.png",

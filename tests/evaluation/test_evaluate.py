@@ -22,9 +22,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def trained(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     folder = tmp_path_factory.mktemp("eval")
-    return train(
-        tiny_config(synthetic_root, epochs=1), folder / "run", progress=False, cache_dir=folder / "cache"
-    )
+    return train(tiny_config(synthetic_root, epochs=1), folder / "run", progress=False, cache_dir=folder / "cache")
 
 
 def test_evaluation_writes_every_artifact(trained: TrainResult, synthetic_root: Path, tmp_path: Path) -> None:
@@ -65,19 +63,13 @@ def test_threshold_zero_is_a_threshold(trained: TrainResult, synthetic_root: Pat
     result = evaluate(scorer, dataset, writers, out_dir=tmp_path, threshold=0.0, ks=(), plots=False)
     assert result.threshold_source == "override"
     assert result.report.threshold == 0.0
-    scores = np.array(
-        [float(line.split(",")[-1]) for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]]
-    )
-    labels = np.array(
-        [int(line.split(",")[2]) for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]]
-    )
+    scores = np.array([float(line.split(",")[-1]) for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]])
+    labels = np.array([int(line.split(",")[2]) for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]])
     # Scores are written at full precision: FRR at threshold 0 recomputes exactly from them.
     assert result.report.frr == np.mean(scores[labels == 1] < 0.0)
 
 
-def test_pair_file_and_cross_dataset_selection(
-    trained: TrainResult, synthetic_root: Path, tmp_path: Path
-) -> None:
+def test_pair_file_and_cross_dataset_selection(trained: TrainResult, synthetic_root: Path, tmp_path: Path) -> None:
     scorer = load_scorer(trained.card_path)
     dataset = load_dataset(synthetic_root)
     pairs_file = write_pairs(make_pairs(dataset, seed=1, genuine=2, skilled=2, random=2), tmp_path / "p.csv")

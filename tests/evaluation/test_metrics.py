@@ -522,15 +522,11 @@ def test_apply_validation_threshold_uses_validation_only(rule: str) -> None:
         val_labels, val_scores, test_scores, test_labels, test_kinds, rule=rule, test_writers=test_writers
     )
     assert report.threshold == expected_threshold
-    assert report == evaluate_scores(
-        test_scores, test_labels, test_kinds, expected_threshold, writers=test_writers
-    )
+    assert report == evaluate_scores(test_scores, test_labels, test_kinds, expected_threshold, writers=test_writers)
 
     # very different test scores: the threshold stays the validation one, the test metrics change
     moved = [s * 10.0 - 4.0 for s in test_scores]
-    report_moved = apply_validation_threshold(
-        val_labels, val_scores, moved, test_labels, test_kinds, rule=rule
-    )
+    report_moved = apply_validation_threshold(val_labels, val_scores, moved, test_labels, test_kinds, rule=rule)
     assert report_moved.threshold == expected_threshold
     assert report_moved.threshold != report_moved.eer_threshold  # not the test set's own EER threshold
     assert report_moved.frr != report.frr or report_moved.far != report.far

@@ -117,9 +117,7 @@ def test_only_some_kinds_present(plot: KindsPlot, present: tuple[str, ...], tmp_
 @pytest.mark.parametrize(
     ("labels", "scores", "kinds"),
     [
-        pytest.param(
-            [1, 1, 0, 0, 0], [0.3] * 5, ["genuine", "genuine", "skilled", "random", "unknown"], id="equal"
-        ),
+        pytest.param([1, 1, 0, 0, 0], [0.3] * 5, ["genuine", "genuine", "skilled", "random", "unknown"], id="equal"),
         pytest.param([0], [0.9], ["skilled"], id="single-pair"),
         pytest.param([1, 0], [0.2, 0.8], ["genuine", "random"], id="inverted"),
         pytest.param([], [], [], id="empty"),
@@ -194,9 +192,7 @@ def test_matplotlib_is_imported_lazily() -> None:
 
 
 def test_eer_by_references_writes_png(tmp_path: Path) -> None:
-    rows = [
-        (k, fusion, eer) for k, eer in [(1, 0.12), (2, 0.09), (5, 0.06), (10, 0.05)] for fusion in ("mean",)
-    ]
+    rows = [(k, fusion, eer) for k, eer in [(1, 0.12), (2, 0.09), (5, 0.06), (10, 0.05)] for fusion in ("mean",)]
     rows += [(1, "max", 0.12), (2, "max", 0.1), (5, "max", 0.085), (10, "max", math.nan)]  # NaN: a gap
     out = plot_eer_by_references(rows, tmp_path / "eer_k.png", title="EER by K")
     pixels = _pixels(out)

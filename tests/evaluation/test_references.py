@@ -130,15 +130,11 @@ def test_mean_and_max_fuse_the_reference_scores() -> None:
 
 def test_counts_follow_the_protocol_exactly() -> None:
     samples, embeddings = grid(writers=3, genuine=4, forged=2)
-    results = reference_set_evaluation(
-        samples, embeddings, Recorder(), ks=(1,), repeats=1, random_per_writer=2
-    )
+    results = reference_set_evaluation(samples, embeddings, Recorder(), ks=(1,), repeats=1, random_per_writer=2)
     for result in results:
         assert (result.n_genuine, result.n_skilled, result.n_random, result.writers) == (9, 6, 6, 3)
 
-    twice = by_key(
-        reference_set_evaluation(samples, embeddings, Recorder(), ks=(1, 3), repeats=2, random_per_writer=2)
-    )
+    twice = by_key(reference_set_evaluation(samples, embeddings, Recorder(), ks=(1, 3), repeats=2, random_per_writer=2))
     assert (twice[(1, "mean")].n_genuine, twice[(1, "mean")].n_skilled) == (2 * 9, 2 * 6)
     assert twice[(1, "mean")].n_random == 2 * 6
     assert (twice[(3, "max")].n_genuine, twice[(3, "max")].n_skilled) == (2 * 3, 2 * 6)
@@ -149,14 +145,10 @@ def test_default_random_queries_and_cap_at_the_pool() -> None:
     # Default: max(skilled forgeries, 5) = 5 per writer; each writer's pool has 8 other genuine samples.
     default = reference_set_evaluation(samples, embeddings, Recorder(), ks=(1,), repeats=1)
     assert default[0].n_random == 3 * 5
-    many = reference_set_evaluation(
-        samples, embeddings, Recorder(), ks=(1,), repeats=1, random_per_writer=100
-    )
+    many = reference_set_evaluation(samples, embeddings, Recorder(), ks=(1,), repeats=1, random_per_writer=100)
     assert many[0].n_random == 3 * 8
     samples7, embeddings7 = grid(writers=3, genuine=10, forged=7)
-    assert (
-        reference_set_evaluation(samples7, embeddings7, Recorder(), ks=(1,), repeats=1)[0].n_random == 3 * 7
-    )
+    assert reference_set_evaluation(samples7, embeddings7, Recorder(), ks=(1,), repeats=1)[0].n_random == 3 * 7
 
 
 def test_random_queries_are_other_writers_genuine_samples_without_repeats() -> None:
@@ -178,9 +170,7 @@ def test_random_queries_are_other_writers_genuine_samples_without_repeats() -> N
 
 
 def test_writers_count_depends_on_k() -> None:
-    samples = [ReferenceSample("a", True, i) for i in range(4)] + [
-        ReferenceSample("b", True, i) for i in range(4, 10)
-    ]
+    samples = [ReferenceSample("a", True, i) for i in range(4)] + [ReferenceSample("b", True, i) for i in range(4, 10)]
     samples += [ReferenceSample("a", False, 10), ReferenceSample("b", False, 11)]
     embeddings = np.random.default_rng(0).normal(size=(12, 3))
     results = by_key(reference_set_evaluation(samples, embeddings, neg_distance, ks=(3, 4, 5), repeats=2))
@@ -206,9 +196,7 @@ def test_rescan_of_a_reference_is_never_scored() -> None:
     assert {0, 1} in [set(p) for p in control.pairs]  # without the exclusion the duplicate is scored
 
     recorder = Recorder()
-    results = reference_set_evaluation(
-        samples, embeddings, recorder, ks=(1, 2, 3), repeats=20, same_instance=same
-    )
+    results = reference_set_evaluation(samples, embeddings, recorder, ks=(1, 2, 3), repeats=20, same_instance=same)
     scored = [set(p) for p in recorder.pairs]
     assert {0, 1} not in scored and {2, 3} not in scored
     assert all(len(p) == 2 for p in scored)  # nothing is scored against itself
@@ -225,9 +213,7 @@ def test_rescan_groups_and_repeated_rows_are_excluded() -> None:
     samples += [ReferenceSample("b", True, row) for row in (4, 5)] + [ReferenceSample("a", False, 6)]
     embeddings = np.column_stack([np.arange(7.0), np.linspace(0.0, 1.0, 7)])
     recorder = Recorder()
-    reference_set_evaluation(
-        samples, embeddings, recorder, ks=(1, 2), repeats=30, same_instance=[frozenset({1, 2})]
-    )
+    reference_set_evaluation(samples, embeddings, recorder, ks=(1, 2), repeats=30, same_instance=[frozenset({1, 2})])
     scored = {tuple(sorted(p)) for p in recorder.pairs}
     assert (0, 0) not in scored and (1, 2) not in scored
     assert (0, 3) in scored and (1, 3) in scored

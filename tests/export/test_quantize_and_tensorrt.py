@@ -47,9 +47,7 @@ def test_quantized_model_is_written_when_accuracy_holds(
         assert engine.embed_sources([calibration[0]]).shape == (1, 32)
 
 
-def test_quantization_guard_refuses_and_saves_nothing(
-    onnx_model: Path, synthetic_root: Path, tmp_path: Path
-) -> None:
+def test_quantization_guard_refuses_and_saves_nothing(onnx_model: Path, synthetic_root: Path, tmp_path: Path) -> None:
     pairs, calibration = _validation(synthetic_root)
     with pytest.raises(QuantizationRejected, match="nothing was saved"):
         quantize(

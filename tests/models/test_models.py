@@ -74,9 +74,7 @@ def test_pretrained_efficientnet_lite_loads_imagenet_weights() -> None:
     b = random_init.body.state_dict()["blocks.1.0.conv_pw.weight"]
     assert not torch.equal(a, b)
     # ImageNet BatchNorm statistics, not the fresh (0, 1) ones.
-    assert not torch.allclose(
-        pretrained.body.state_dict()["bn1.running_var"], torch.ones_like(a[:1, 0, 0, 0])
-    )
+    assert not torch.allclose(pretrained.body.state_dict()["bn1.running_var"], torch.ones_like(a[:1, 0, 0, 0]))
 
 
 def test_freeze_backbone_keeps_batchnorm_in_eval() -> None:

@@ -68,9 +68,7 @@ def test_one_epoch_for_every_model(name: str, synthetic_root: Path, tmp_path: Pa
 
 def test_run_artifacts(synthetic_root: Path, tmp_path: Path, cache_dir: Path) -> None:
     run = tmp_path / "run"
-    result = train(
-        tiny_config(synthetic_root, epochs=2, tensorboard=True), run, progress=False, cache_dir=cache_dir
-    )
+    result = train(tiny_config(synthetic_root, epochs=2, tensorboard=True), run, progress=False, cache_dir=cache_dir)
     for name in (
         "config.json",
         "split.json",
@@ -109,7 +107,7 @@ class StopAt:
         pass
 
 
-@pytest.mark.parametrize("loss", ["triplet", "contrastive"])
+@pytest.mark.parametrize("loss", ["triplet", "contrastive", "cosface"])
 def test_resume_after_interrupt_matches_uninterrupted_run(
     loss: str, synthetic_root: Path, tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -119,9 +117,7 @@ def test_resume_after_interrupt_matches_uninterrupted_run(
         train(config, tmp_path / "broken", progress=False, cache_dir=cache_dir, callbacks=[StopAt(2, 1)])
     assert json.loads((tmp_path / "broken" / "latest.json").read_text())["epoch"] == 1
     train(config, tmp_path / "broken", resume=True, progress=False, cache_dir=cache_dir)
-    final_straight = load_file(
-        str(tmp_path / "straight" / "checkpoints" / "epoch-0003" / "model.safetensors")
-    )
+    final_straight = load_file(str(tmp_path / "straight" / "checkpoints" / "epoch-0003" / "model.safetensors"))
     final_resumed = load_file(str(tmp_path / "broken" / "checkpoints" / "epoch-0003" / "model.safetensors"))
     assert final_straight.keys() == final_resumed.keys()
     for key in final_straight:
@@ -183,9 +179,7 @@ def test_process_killed_mid_training_resumes(synthetic_root: Path, tmp_path: Pat
     assert json.loads((run / "latest.json").read_text())["epoch"] == done_before + 1
 
 
-def test_head_only_fine_tuning_leaves_the_backbone_alone(
-    synthetic_root: Path, tmp_path: Path, cache_dir: Path
-) -> None:
+def test_head_only_fine_tuning_leaves_the_backbone_alone(synthetic_root: Path, tmp_path: Path, cache_dir: Path) -> None:
     first = train(tiny_config(synthetic_root), tmp_path / "base", progress=False, cache_dir=cache_dir)
     base_weights = load_file(str(first.card_path.parent / "model.safetensors"))
     config = tiny_config(synthetic_root, init_from=str(first.card_path), freeze_backbone=True, lr=0.01)
@@ -199,9 +193,7 @@ def test_head_only_fine_tuning_leaves_the_backbone_alone(
     assert any(not torch.equal(base_weights[k], tuned[k]) for k in head)
 
 
-def test_refuses_to_overwrite_or_resume_a_different_run(
-    synthetic_root: Path, tmp_path: Path, cache_dir: Path
-) -> None:
+def test_refuses_to_overwrite_or_resume_a_different_run(synthetic_root: Path, tmp_path: Path, cache_dir: Path) -> None:
     run = tmp_path / "run"
     train(tiny_config(synthetic_root), run, progress=False, cache_dir=cache_dir)
     with pytest.raises(TrainingError, match="already holds a run"):
@@ -209,15 +201,11 @@ def test_refuses_to_overwrite_or_resume_a_different_run(
     with pytest.raises(TrainingError, match="settings differ"):
         train(tiny_config(synthetic_root, lr=0.5), run, resume=True, progress=False, cache_dir=cache_dir)
     with pytest.raises(TrainingError, match="nothing to resume"):
-        train(
-            tiny_config(synthetic_root), tmp_path / "empty", resume=True, progress=False, cache_dir=cache_dir
-        )
+        train(tiny_config(synthetic_root), tmp_path / "empty", resume=True, progress=False, cache_dir=cache_dir)
 
 
 def test_config_files_and_validation(tmp_path: Path) -> None:
-    (tmp_path / "run.yaml").write_text(
-        "model: compact\nloss: contrastive\nepochs: 3\nmodel_settings: {width: 16}\n"
-    )
+    (tmp_path / "run.yaml").write_text("model: compact\nloss: contrastive\nepochs: 3\nmodel_settings: {width: 16}\n")
     (tmp_path / "run.toml").write_text(
         'model = "compact"\nloss = "contrastive"\nepochs = 3\n[model_settings]\nwidth = 16\n'
     )
@@ -280,3 +268,58 @@ def test_distributed_data_parallel_on_cpu(synthetic_root: Path, tmp_path: Path, 
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (run / "best" / "model.json").is_file()
+
+
+def test_distillation_pulls_the_student_towards_the_teacher(
+    synthetic_root: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    from inkproof.data.bank import build_image_bank
+    from inkproof.data.records import SignatureDataset
+    from inkproof.models.torch_scorer import TorchScorer
+    from inkproof.training.data import Selection
+    from inkproof.training.trainer import load_training_data
+
+    teacher = train(tiny_config(synthetic_root, epochs=1), tmp_path / "teacher", progress=False, cache_dir=cache_dir)
+    student_config = tiny_config(
+        synthetic_root,
+        epochs=2,
+        batches_per_epoch=25,
+        teacher=str(teacher.card_path),
+        distill_weight=5.0,
+        lr=0.003,
+        model_settings={"width": 8, "depth": (1, 1, 1, 1)},
+        preprocess=PreprocessConfig(height=40, width=60),
+    )
+    dataset, split = load_training_data(student_config)
+    assert isinstance(dataset, SignatureDataset)
+    paths = Selection.of(dataset, split.train).paths
+    teacher_vectors = TorchScorer.from_card(teacher.card_path, device="cpu").embed(
+        build_image_bank(paths, PreprocessConfig(height=48, width=72)).astype("float32") / 255.0
+    )
+    student_bank = build_image_bank(paths, student_config.preprocess).astype("float32") / 255.0
+
+    def agreement(card: Path | None) -> float:
+        import numpy as np
+
+        from inkproof.models.registry import build_model
+
+        if card is None:
+            torch.manual_seed(0)
+            model = build_model("compact", student_config.model_config(), input_size=(40, 60))
+            scorer = TorchScorer(model, ModelCard.load(teacher.card_path), torch.device("cpu"))
+        else:
+            scorer = TorchScorer.from_card(card, device="cpu")
+        student = scorer.embed(student_bank)
+        a = student / np.linalg.norm(student, axis=1, keepdims=True)
+        b = teacher_vectors / np.linalg.norm(teacher_vectors, axis=1, keepdims=True)
+        return float((a * b).sum(axis=1).mean())
+
+    result = train(student_config, tmp_path / "student", progress=False, cache_dir=cache_dir)
+    assert agreement(result.card_path) > agreement(None) + 0.1
+    with pytest.raises(TrainingError, match="embedding_dim to match"):
+        train(
+            student_config.replace(model_settings={"width": 8, "embedding_dim": 16}),
+            tmp_path / "bad",
+            progress=False,
+            cache_dir=cache_dir,
+        )

@@ -9,9 +9,7 @@ from inkproof.training.tune import trial_config, tune
 from tests.training.test_trainer import tiny_config
 
 
-def test_two_trial_study_and_resume(
-    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_trial_study_and_resume(synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INKPROOF_CACHE", str(tmp_path / "cache"))
     base = tiny_config(synthetic_root, epochs=2)
     result = tune(

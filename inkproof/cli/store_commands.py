@@ -1,0 +1,279 @@
+"""Enrollment store commands (``enroll``, ``verify-claim``, ``identify``, ``writers``, ``review``,
+``store``, ``keys``) and ``serve``; thin layers over :class:`inkproof.store.SignatureStore`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from inkproof.cli.common import JsonOption, console, print_json, reports_errors
+
+DbOption = typer.Option(None, "--db", help="Store: a path or SQLAlchemy URL (default: $INKPROOF_DB or ./inkproof.db).")
+ModelOption = typer.Option(None, "--model", help="Model card (default: the bundled model).")
+DEMO_DIR = Path("inkproof-demo")
+
+writers_app = typer.Typer(help="List, show and delete enrolled writers.", no_args_is_help=True)
+review_app = typer.Typer(
+    help="The review queue: claims scored between the reject and accept thresholds.", no_args_is_help=True
+)
+store_app = typer.Typer(help="Store maintenance.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys of the REST service (stored hashed).", no_args_is_help=True)
+
+
+def _store(db: str | None, model: Path | None = None, *, with_model: bool = True) -> Any:
+    from inkproof.store.database import open_database
+    from inkproof.store.repository import SignatureStore
+
+    verifier = None
+    if with_model:
+        from inkproof.verifier import Verifier
+
+        verifier = Verifier(model)
+    return SignatureStore(open_database(db), verifier)
+
+
+@reports_errors
+def enroll(
+    writer: str = typer.Argument(..., help="Writer id (created when new)."),
+    images: list[Path] = typer.Argument(..., help="Reference signature images."),
+    name: str | None = typer.Option(None, "--name", help="Display name."),
+    quality: str = typer.Option("reject", help="reject: skip references failing quality checks; warn: keep them."),
+    db: str | None = DbOption,
+    model: Path | None = ModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Enroll reference signatures of WRITER (all or nothing: one transaction)."""
+    result = _store(db, model).enroll(writer, images, display_name=name, quality=quality)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"Enrollment of {writer}")
+    for column in ("image", "accepted", "quality", "notes"):
+        table.add_column(column)
+    for item in result.images:
+        notes = "; ".join(item.problems) + (" (already enrolled)" if item.duplicate else "")
+        table.add_row(
+            item.source,
+            "[green]yes[/]" if item.accepted else "[red]no[/]",
+            "-" if item.quality_score is None else f"{item.quality_score:.2f}",
+            notes,
+        )
+    console.print(table)
+    console.print(f"{writer} now has {result.references} reference(s).")
+
+
+@reports_errors
+def verify_claim(
+    writer: str = typer.Argument(..., help="Claimed writer."),
+    query: Path = typer.Argument(..., help="Questioned signature image."),
+    fusion: str = typer.Option("mean", help="Fusion of the per-reference scores: mean or max."),
+    db: str | None = DbOption,
+    model: Path | None = ModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Verify QUERY against the references of WRITER; uncertain scores go to the review queue."""
+    result = _store(db, model).verify_claim(writer, query, fusion=fusion)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    colour = {"genuine": "green", "forgery": "red"}.get(result.decision, "yellow")
+    console.print(
+        f"[bold {colour}]{result.decision.upper()}[/]  fused score {result.fused_score:.4f}; accept at >= "
+        f"{result.accept_threshold:.4f} ({result.threshold_source}), reject below {result.reject_threshold:.4f}; "
+        f"log #{result.log_id}"
+    )
+    for item in result.reference_scores:
+        console.print(f"  reference {item.reference_id}: {item.score:.4f}")
+
+
+@reports_errors
+def identify(
+    query: Path = typer.Argument(..., help="Signature image to identify."),
+    top: int = typer.Option(5, min=1, help="How many candidate writers."),
+    db: str | None = DbOption,
+    model: Path | None = ModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """The enrolled writers whose references are closest to QUERY."""
+    result = _store(db, model).identify(query, top=top)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"Closest writers ({result.index} search over {result.references} references)")
+    for column in ("rank", "writer", "name", "score"):
+        table.add_column(column)
+    for candidate in result.candidates:
+        table.add_row(str(candidate.rank), candidate.external_id, candidate.display_name, f"{candidate.score:.4f}")
+    console.print(table)
+
+
+@writers_app.command("list")
+@reports_errors
+def writers_list(db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """Every enrolled writer with its reference count."""
+    writers = _store(db, with_model=False).list_writers()
+    if json_out:
+        print_json([w.to_dict() for w in writers])
+        return
+    table = Table(title=f"{len(writers)} writer(s)")
+    for column in ("writer", "name", "references", "enrolled"):
+        table.add_column(column)
+    for w in writers:
+        table.add_row(w.external_id, w.display_name or "", str(w.references), str(w.created_at)[:19])
+    console.print(table)
+
+
+@writers_app.command("show")
+@reports_errors
+def writers_show(writer: str, db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """One writer and its references."""
+    detail = _store(db, with_model=False).get_writer(writer)
+    if json_out:
+        print_json(detail.to_dict())
+        return
+    console.print(detail.to_dict())
+
+
+@writers_app.command("delete")
+@reports_errors
+def writers_delete(
+    writer: str,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    db: str | None = DbOption,
+) -> None:
+    """Delete a writer with its reference images and embeddings (verification logs stay)."""
+    if not yes:
+        typer.confirm(f"Delete {writer} and all its references?", abort=True)
+    _store(db, with_model=False).delete_writer(writer)
+    console.print(f"[green]deleted[/] {writer}")
+
+
+@review_app.command("list")
+@reports_errors
+def review_list(limit: int = typer.Option(50, min=1), db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    """Claims waiting for a reviewer."""
+    items = _store(db, with_model=False).pending_reviews(limit=limit)
+    if json_out:
+        print_json([i.to_dict() for i in items])
+        return
+    table = Table(title=f"{len(items)} pending review(s)")
+    for column in ("log", "writer", "score", "accept at", "reject below", "when"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(
+            str(item.log_id),
+            item.claimed_external_id,
+            f"{item.fused_score:.4f}",
+            f"{item.threshold:.4f}",
+            f"{item.reject_threshold:.4f}",
+            str(item.created_at)[:19],
+        )
+    console.print(table)
+
+
+@review_app.command("decide")
+@reports_errors
+def review_decide(
+    log_id: int,
+    decision: str = typer.Argument(..., help="genuine or forgery"),
+    reviewer: str = typer.Option(..., "--reviewer", help="Who decided."),
+    db: str | None = DbOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Record a reviewer's decision on a pending claim (the automatic one is kept too)."""
+    item = _store(db, with_model=False).review(log_id, decision, reviewer)
+    if json_out:
+        print_json(item.to_dict())
+        return
+    console.print(f"[green]recorded[/] {decision} for log #{log_id} by {reviewer}")
+
+
+@store_app.command("reindex")
+@reports_errors
+def store_reindex(db: str | None = DbOption, model: Path | None = ModelOption) -> None:
+    """Re-embed every reference with the current model (needed after switching models)."""
+    count = _store(db, model).reindex(progress=True)
+    console.print(f"[green]reindexed[/] {count} reference(s)")
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(name: str, db: str | None = DbOption) -> None:
+    """Create an API key; it is shown once and stored only as a hash."""
+    key = _store(db, with_model=False).create_api_key(name)
+    console.print(f"API key {name!r}: [bold]{key}[/]\n(store it now; inkproof keeps only its hash)")
+
+
+@keys_app.command("list")
+@reports_errors
+def keys_list(db: str | None = DbOption, json_out: bool = JsonOption) -> None:
+    keys = _store(db, with_model=False).list_api_keys()
+    if json_out:
+        print_json([k.to_dict() for k in keys])
+        return
+    for k in keys:
+        console.print(k.to_dict())
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(name: str, db: str | None = DbOption) -> None:
+    _store(db, with_model=False).revoke_api_key(name)
+    console.print(f"[green]revoked[/] {name}")
+
+
+def _prepare_demo(db: str | None, model: Path | None) -> tuple[str, str]:
+    """A demo store (SQLite in ./inkproof-demo) pre-enrolled with synthetic writers, and its API key."""
+    from inkproof.data.synthetic import SyntheticConfig, generate_dataset
+
+    DEMO_DIR.mkdir(exist_ok=True)
+    database = db or str(DEMO_DIR / "inkproof.db")
+    store = _store(database, model)
+    if not store.list_writers():
+        signatures = DEMO_DIR / "signatures"
+        config = SyntheticConfig(writers=6, genuine_per_writer=8, forged_per_writer=4, seed=2024)
+        summary = generate_dataset(signatures, config)
+        for writer in summary.writers:
+            genuine = sorted((signatures / writer / "genuine").iterdir())
+            store.enroll(writer, genuine[:5], display_name=f"Synthetic writer {writer}")
+        console.print(
+            f"enrolled {len(summary.writers)} synthetic writers; more of their signatures "
+            f"(unenrolled genuine ones and forgeries) are in {signatures}"
+        )
+    key_file = DEMO_DIR / "demo-api-key.txt"
+    if key_file.is_file():
+        key = key_file.read_text().strip()
+        if store.check_api_key(key):
+            return database, key
+    key = store.create_api_key(f"demo-{os.getpid()}")
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return database, key
+
+
+@reports_errors
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    db: str | None = DbOption,
+    model: Path | None = ModelOption,
+    demo: bool = typer.Option(False, help="Use ./inkproof-demo: a store pre-enrolled with synthetic writers."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Do not require API keys (local experiments only)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or tensorrt."),
+) -> None:
+    """Serve the REST API (/api/v1, docs at /docs) and the web UI (/)."""
+    import uvicorn
+
+    from inkproof.service.app import ServiceSettings, create_app
+
+    database = db
+    if demo:
+        database, key = _prepare_demo(db, model)
+        console.print(f"demo store {database}; API key: [bold]{key}[/] (also in {DEMO_DIR / 'demo-api-key.txt'})")
+    settings = ServiceSettings(model=model, database=database, require_api_key=not no_auth, device=device)
+    console.print(f"inkproof serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

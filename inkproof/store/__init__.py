@@ -1,0 +1,86 @@
+"""The enrollment store: reference signatures per writer, claims, identification, human review.
+
+>>> from inkproof import Verifier
+>>> from inkproof.store import SignatureStore, open_database
+>>> store = SignatureStore(open_database("inkproof.db"), Verifier("model.json"))
+>>> store.enroll("alice", ["ref1.png", "ref2.png", "ref3.png"])
+>>> store.verify_claim("alice", "query.png").decision      # "genuine" | "forgery" | "review"
+
+SQLAlchemy 2.0 on SQLite (default) or PostgreSQL, with Alembic migrations applied on open.
+Torch-free: only numpy, Pillow, onnxruntime (through the verifier) and SQLAlchemy.
+"""
+
+from inkproof.store.database import Database, DatabaseError, StoreError, open_database, resolve_url
+from inkproof.store.index import (
+    INDEX_THRESHOLD,
+    ApproximateIndex,
+    EmbeddingIndex,
+    ExactIndex,
+    IndexUnavailableError,
+    build_index,
+)
+from inkproof.store.quality import QualityReport, assess
+from inkproof.store.repository import (
+    ApiKeyError,
+    ApiKeyInfo,
+    Candidate,
+    ClaimResult,
+    EnrollResult,
+    IdentificationResult,
+    ImageOutcome,
+    InvalidWriterIdError,
+    ModelRequiredError,
+    NoReferencesError,
+    QualityError,
+    ReferenceInfo,
+    ReferenceScore,
+    ReindexInProgressError,
+    ReviewError,
+    ReviewItem,
+    SignatureStore,
+    StoreInfo,
+    StoreModelMismatchError,
+    UnknownReferenceError,
+    WriterDetail,
+    WriterInfo,
+    model_tag_of,
+)
+
+__all__ = [
+    "INDEX_THRESHOLD",
+    "ApiKeyError",
+    "ApiKeyInfo",
+    "ApproximateIndex",
+    "Candidate",
+    "ClaimResult",
+    "Database",
+    "DatabaseError",
+    "EmbeddingIndex",
+    "EnrollResult",
+    "ExactIndex",
+    "IdentificationResult",
+    "ImageOutcome",
+    "IndexUnavailableError",
+    "InvalidWriterIdError",
+    "ModelRequiredError",
+    "NoReferencesError",
+    "QualityError",
+    "QualityReport",
+    "ReferenceInfo",
+    "ReferenceScore",
+    "ReindexInProgressError",
+    "ReviewError",
+    "ReviewItem",
+    "SignatureStore",
+    "StoreError",
+    "StoreInfo",
+    "StoreModelMismatchError",
+    "UnknownReferenceError",
+    "WriterDetail",
+    "WriterInfo",
+    "assess",
+    "build_index",
+    "model_tag_of",
+    "open_database",
+    "resolve_url",
+]

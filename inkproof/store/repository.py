@@ -1,0 +1,1391 @@
+"""The enrollment store: writers, their reference signatures, claims against them, human review.
+
+:class:`SignatureStore` joins a :class:`~inkproof.store.database.Database` and a
+:class:`~inkproof.verifier.Verifier`. Every public method opens its own short sessions, so one
+store object can serve many threads. Images are decoded, checked and embedded *before* any
+transaction starts; each change is then written in a single transaction, so a process killed at
+any moment leaves a writer either absent or with its complete reference set.
+
+Embeddings are only comparable when they come from the same model: the store records the model
+tag of its embeddings and refuses to mix in another model's (:class:`StoreModelMismatchError`)
+until :meth:`SignatureStore.reindex` has re-embedded every stored reference image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import io
+import json
+import random
+import secrets
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, defer
+
+from inkproof.errors import InvalidImageError, UnknownWriterError
+from inkproof.imaging import ImageSource, describe_source, load_image
+from inkproof.store.database import Database, StoreError
+from inkproof.store.index import (
+    INDEX_THRESHOLD,
+    EmbeddingIndex,
+    IndexKind,
+    build_index,
+    faiss_available,
+)
+from inkproof.store.quality import assess
+from inkproof.store.schema import ApiKey, Reference, StoreMeta, VerificationLog, Writer, utcnow
+
+if TYPE_CHECKING:
+    from inkproof.artifact import ModelCard
+    from inkproof.verifier import Verifier
+
+T = TypeVar("T")
+
+Fusion = Literal["mean", "max"]
+FUSIONS: tuple[str, ...] = ("mean", "max")
+ClaimDecision = Literal["genuine", "forgery", "review"]
+ReviewDecision = Literal["genuine", "forgery"]
+QualityPolicy = Literal["reject", "warn"]
+_RULES = ("eer", "far_1", "far_0_1")
+
+META_MODEL_TAG = "model_tag"
+META_EMBEDDING_DIM = "embedding_dim"
+META_PREPROCESS_VERSION = "preprocess_version"
+META_REINDEX = "reindex_in_progress"
+# Changes whenever a reindex finishes: identification caches key on it.
+META_EMBEDDINGS_VERSION = "embeddings_version"
+
+#: Percentile of a writer's leave-one-out reference scores used as that writer's accept threshold.
+WRITER_PERCENTILE = 5.0
+API_KEY_PREFIX = "ink_"
+MAX_EXTERNAL_ID_LENGTH = 255
+_WRITE_ATTEMPTS = 5
+_HEAD_CHUNK = 16384  # references scored per call when a product head scores a whole store
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class StoreModelMismatchError(StoreError):
+    """The store's embeddings were made by another model than the verifier's."""
+
+    def __init__(self, stored: str, current: str, detail: str = "") -> None:
+        self.stored = stored
+        self.current = current
+        super().__init__(
+            detail
+            or (
+                f"the store holds embeddings of model {stored!r} but the verifier runs {current!r}; "
+                "run `inkproof store reindex` with the new model to re-embed the stored references"
+            )
+        )
+
+
+class ReindexInProgressError(StoreModelMismatchError):
+    """A reindex is running (or was interrupted): the embeddings are a mix of two models."""
+
+
+class QualityError(StoreError, ValueError):
+    """No submitted reference image could be used; ``outcomes`` says why for each one."""
+
+    def __init__(self, message: str, outcomes: Sequence[ImageOutcome] = ()) -> None:
+        self.outcomes = tuple(outcomes)
+        super().__init__(message)
+
+
+class ReviewError(StoreError, ValueError):
+    """A review action that is not allowed (unknown log, not pending, bad decision)."""
+
+
+class NoReferencesError(StoreError, ValueError):
+    """The writer exists but has no reference signatures to compare with."""
+
+
+class UnknownReferenceError(StoreError, KeyError):
+    def __init__(self, reference_id: int) -> None:
+        self.reference_id = reference_id
+        super().__init__(reference_id)
+
+    def __str__(self) -> str:
+        return f"unknown reference: {self.reference_id}"
+
+
+class InvalidWriterIdError(StoreError, ValueError):
+    """An external writer id that is empty or too long."""
+
+
+class ModelRequiredError(StoreError):
+    """The store was opened without a model, and this operation embeds or scores images."""
+
+
+class ApiKeyError(StoreError, ValueError):
+    """An API key name that is empty, taken or unknown."""
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class _Result:
+    """Frozen results turn into JSON-ready dicts (datetimes as ISO 8601 strings)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = _jsonable(self)
+        return values
+
+
+@dataclass(frozen=True)
+class WriterInfo(_Result):
+    id: int
+    external_id: str
+    display_name: str
+    created_at: dt.datetime
+    references: int
+
+
+@dataclass(frozen=True)
+class ReferenceInfo(_Result):
+    id: int
+    image_sha256: str
+    quality_score: float
+    model_tag: str
+    preprocess_version: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class WriterDetail(_Result):
+    id: int
+    external_id: str
+    display_name: str
+    created_at: dt.datetime
+    references: tuple[ReferenceInfo, ...]
+
+
+@dataclass(frozen=True)
+class ImageOutcome(_Result):
+    """What happened to one submitted image. ``accepted`` images passed (or, with
+    ``quality="warn"``, were kept despite) the checks; a ``duplicate`` was already enrolled for the
+    writer and ``reference_id`` names the existing reference."""
+
+    index: int
+    source: str
+    sha256: str | None
+    accepted: bool
+    reference_id: int | None
+    quality_score: float | None
+    problems: tuple[str, ...]
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class EnrollResult(_Result):
+    writer: WriterInfo
+    writer_created: bool
+    images: tuple[ImageOutcome, ...]
+
+    @property
+    def added(self) -> int:
+        return sum(1 for image in self.images if image.accepted and not image.duplicate)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for image in self.images if image.duplicate)
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for image in self.images if not image.accepted)
+
+    @property
+    def references(self) -> int:
+        """The writer's reference count after enrollment."""
+        return self.writer.references
+
+    def to_dict(self) -> dict[str, Any]:
+        values = super().to_dict()
+        values.update(added=self.added, duplicates=self.duplicates, rejected=self.rejected)
+        return values
+
+
+@dataclass(frozen=True)
+class ReferenceScore(_Result):
+    reference_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class ClaimResult(_Result):
+    log_id: int
+    external_id: str
+    writer_id: int
+    decision: ClaimDecision
+    status: str
+    fused_score: float
+    fusion: str
+    accept_threshold: float
+    reject_threshold: float
+    threshold_source: str  # "global:<rule>", "custom" or "writer"
+    reference_scores: tuple[ReferenceScore, ...]
+    model_tag: str
+    query_sha256: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision == "genuine"
+
+    def to_dict(self) -> dict[str, Any]:
+        values = super().to_dict()
+        values["accepted"] = self.accepted
+        return values
+
+
+@dataclass(frozen=True)
+class Candidate(_Result):
+    rank: int
+    writer_id: int
+    external_id: str
+    display_name: str
+    score: float
+    reference_id: int
+
+
+@dataclass(frozen=True)
+class IdentificationResult(_Result):
+    candidates: tuple[Candidate, ...]
+    index: str  # "exact", "approximate", or "head" (product heads: every reference scored)
+    references: int
+    model_tag: str
+    query_sha256: str
+
+
+@dataclass(frozen=True)
+class ReviewItem(_Result):
+    log_id: int
+    claimed_external_id: str
+    writer_id: int | None
+    decision: str
+    status: str
+    fused_score: float
+    threshold: float
+    reject_threshold: float
+    reference_scores: tuple[ReferenceScore, ...]
+    reviewer_decision: str | None
+    reviewer: str | None
+    reviewed_at: dt.datetime | None
+    created_at: dt.datetime
+    model_tag: str
+    query_sha256: str
+    has_query_image: bool
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo(_Result):
+    name: str
+    key_prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        values = super().to_dict()
+        values["active"] = self.active
+        return values
+
+
+@dataclass(frozen=True)
+class StoreInfo(_Result):
+    writers: int
+    references: int
+    verifications: int
+    pending_reviews: int
+    model_tag: str | None  # the verifier's (None: opened without a model)
+    stored_model_tag: str | None  # the embeddings'
+    reindex_in_progress: bool
+
+    @property
+    def consistent(self) -> bool:
+        """Not half-reindexed, and (with a model) holding that model's embeddings."""
+        if self.reindex_in_progress:
+            return False
+        return self.model_tag is None or self.stored_model_tag in (None, self.model_tag)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = super().to_dict()
+        values["consistent"] = self.consistent
+        return values
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def model_tag_of(card: ModelCard) -> str:
+    """``<model name>:<first 12 hex digits of the embedder file's sha256>``."""
+    embedder = card.files.get("embedder") or card.files.get("weights")
+    digest = card.sha256.get(embedder) if embedder else None
+    if not digest:  # no recorded embedder hash: fall back to every recorded file hash
+        digest = hashlib.sha256(json.dumps(sorted(card.sha256.items())).encode()).hexdigest()
+    return f"{card.name}:{digest[:12]}"
+
+
+def image_digest(gray: np.ndarray) -> str:
+    """sha256 of the decoded 8-bit pixels (and shape): the same signature given as a file, bytes
+    or an array -- or re-encoded losslessly -- has one digest."""
+    digest = hashlib.sha256(f"{gray.shape[0]}x{gray.shape[1]}:".encode())
+    digest.update(np.ascontiguousarray(gray, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
+def encode_png(gray: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    # Level 1: scans with paper texture barely compress further, and level 6 is several times slower.
+    Image.fromarray(np.ascontiguousarray(gray, dtype=np.uint8), mode="L").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _embedding_bytes(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def _embedding_matrix(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32)
+    return matrix.reshape(len(blobs), dim)
+
+
+def _fuse(scores: np.ndarray, fusion: str, axis: int | None = None) -> Any:
+    return scores.max(axis=axis) if fusion == "max" else scores.mean(axis=axis)
+
+
+def _clean_external_id(external_id: str) -> str:
+    value = str(external_id).strip()
+    if not value:
+        raise InvalidWriterIdError("a writer's external id must not be empty")
+    if len(value) > MAX_EXTERNAL_ID_LENGTH:
+        raise InvalidWriterIdError(f"external_id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
+    return value
+
+
+def _is_transient(exc: Exception) -> bool:
+    """A lost race (unique key taken meanwhile) or a lock conflict: retrying may succeed."""
+    if isinstance(exc, IntegrityError):
+        return True
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("40001", "40P01", "55P03"):  # serialization, deadlock, lock
+        return True
+    return "database is locked" in str(orig or exc)
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    index: int
+    source: str
+    gray: np.ndarray
+    digest: str
+    quality_score: float
+    problems: tuple[str, ...]
+
+
+@dataclass
+class _Snapshot:
+    """All reference embeddings at one moment, with the indexes built over them."""
+
+    key: tuple[Any, ...]
+    reference_ids: np.ndarray
+    writer_ids: np.ndarray
+    matrix: np.ndarray
+    indexes: dict[str, EmbeddingIndex]
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class SignatureStore:
+    """Enrollment, claims, identification and review over one database and one model.
+
+    ``accept_rule`` and ``reject_rule`` name the card's calibrated thresholds used to accept and to
+    reject a claim (scores in between go to human review); ``accept_threshold`` and
+    ``reject_threshold`` replace them with fixed values ("custom"). Writers with at least
+    ``per_writer_min_references`` references get a tighter accept threshold of their own
+    (see :meth:`writer_threshold`).
+
+    ``verifier=None`` opens the store for maintenance only (writers, review queue, API keys):
+    whatever embeds or scores images then raises :class:`ModelRequiredError`.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        verifier: Verifier | None,
+        *,
+        accept_rule: str = "far_1",
+        reject_rule: str = "eer",
+        per_writer_min_references: int = 5,
+        accept_threshold: float | None = None,
+        reject_threshold: float | None = None,
+        index_threshold: int = INDEX_THRESHOLD,
+    ) -> None:
+        for name, rule in (("accept_rule", accept_rule), ("reject_rule", reject_rule)):
+            if rule not in _RULES:
+                raise ValueError(f"{name} must be one of {_RULES}, got {rule!r}")
+        if per_writer_min_references < 2:
+            raise ValueError("per_writer_min_references must be at least 2 (leave-one-out needs two)")
+        self.db = database
+        self._verifier = verifier
+        self.accept_rule = accept_rule
+        self.reject_rule = reject_rule
+        self.per_writer_min_references = per_writer_min_references
+        self.custom_accept = None if accept_threshold is None else float(accept_threshold)
+        self.custom_reject = None if reject_threshold is None else float(reject_threshold)
+        self.index_threshold = index_threshold
+        self._model_tag = model_tag_of(verifier.card) if verifier is not None else None
+        self._cache_lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+
+    @property
+    def verifier(self) -> Verifier:
+        if self._verifier is None:
+            raise ModelRequiredError("this needs a model: open the store with a verifier (--model)")
+        return self._verifier
+
+    @property
+    def model_tag(self) -> str:
+        """``<model name>:<embedder sha256[:12]>`` of the verifier (see :func:`model_tag_of`)."""
+        if self._model_tag is None:
+            raise ModelRequiredError("this needs a model: open the store with a verifier (--model)")
+        return self._model_tag
+
+    @property
+    def card(self) -> ModelCard:
+        return self.verifier.card
+
+    @property
+    def _max_pixels(self) -> int:
+        return int(getattr(self.verifier.engine, "max_pixels", 64_000_000))
+
+    # --- transactions ----------------------------------------------------------------------
+
+    def _retry(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (which opens its own sessions) again when it lost a race."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return work()
+            except (IntegrityError, OperationalError) as exc:
+                if attempt + 1 == _WRITE_ATTEMPTS or not _is_transient(exc):
+                    raise
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        def attempt() -> T:
+            with self.db.session() as session:
+                return work(session)
+
+        return self._retry(attempt)
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        with self.db.session(write=False) as session:
+            return work(session)
+
+    # --- model consistency -----------------------------------------------------------------
+
+    def _meta(self, session: Session, *, lock: bool = False) -> dict[str, str]:
+        query = select(StoreMeta.key, StoreMeta.value)
+        if lock:
+            # PostgreSQL: FOR SHARE holds off the final switch of a reindex until this transaction
+            # ends (SQLite ignores it: its write transactions are serialised anyway).
+            query = query.with_for_update(read=True)
+        return {key: value for key, value in session.execute(query)}
+
+    def _check_compatible(self, session: Session, *, lock: bool = False) -> dict[str, str]:
+        meta = self._meta(session, lock=lock)
+        if META_REINDEX in meta:
+            raise ReindexInProgressError(
+                meta.get(META_MODEL_TAG, ""),
+                self.model_tag,
+                "the store is being reindexed (or a reindex was interrupted), so its embeddings may "
+                "mix two models; run `inkproof store reindex` to finish it",
+            )
+        stored = meta.get(META_MODEL_TAG)
+        if stored is not None and stored != self.model_tag:
+            raise StoreModelMismatchError(stored, self.model_tag)
+        return meta
+
+    def _claim_model(self, session: Session, meta: dict[str, str]) -> None:
+        """Record this model as the store's the first time references are added."""
+        if META_MODEL_TAG in meta:
+            return
+        values = {
+            META_MODEL_TAG: self.model_tag,
+            META_EMBEDDING_DIM: str(self.card.embedding_dim),
+            META_PREPROCESS_VERSION: self.card.preprocess_version,
+        }
+        try:
+            with session.begin_nested():
+                session.add_all([StoreMeta(key=key, value=value) for key, value in values.items()])
+        except IntegrityError:  # another process claimed it first: it must be the same model
+            self._check_compatible(session)
+
+    def _set_meta(self, session: Session, key: str, value: str) -> None:
+        row = session.get(StoreMeta, key)
+        if row is None:
+            session.add(StoreMeta(key=key, value=value))
+        else:
+            row.value = value
+        session.flush()
+
+    # --- images ----------------------------------------------------------------------------
+
+    def _load(self, source: ImageSource) -> np.ndarray:
+        return load_image(source, max_pixels=self._max_pixels)
+
+    def _embed(self, grays: Sequence[np.ndarray]) -> np.ndarray:
+        embeddings = np.asarray(self.verifier.embed_many(list(grays)), dtype=np.float32)
+        if embeddings.shape != (len(grays), self.card.embedding_dim):
+            raise StoreError(
+                f"the model returned embeddings of shape {embeddings.shape}, "
+                f"expected ({len(grays)}, {self.card.embedding_dim})"
+            )
+        return embeddings
+
+    # --- writers ---------------------------------------------------------------------------
+
+    def _find_writer(self, session: Session, external_id: str) -> Writer:
+        writer = session.scalar(select(Writer).where(Writer.external_id == external_id))
+        if writer is None:
+            raise UnknownWriterError(external_id)
+        return writer
+
+    def _get_or_create_writer(
+        self, session: Session, external_id: str, display_name: str | None, *, lock: bool = False
+    ) -> tuple[Writer, bool]:
+        query = select(Writer).where(Writer.external_id == external_id)
+        if lock:
+            # FOR NO KEY UPDATE: enrollments of the writer queue, claims logging against it do not.
+            query = query.with_for_update(key_share=True)
+        writer = session.scalar(query)
+        if writer is None:
+            candidate = Writer(
+                external_id=external_id,
+                display_name=display_name if display_name is not None else external_id,
+                created_at=utcnow(),
+            )
+            try:
+                with session.begin_nested():
+                    session.add(candidate)
+                return candidate, True
+            except IntegrityError:  # created concurrently: use that one
+                writer = session.scalar(query)
+                if writer is None:
+                    raise
+        if display_name is not None and writer.display_name != display_name:
+            writer.display_name = display_name
+        return writer, False
+
+    def _reference_count(self, session: Session, writer_id: int) -> int:
+        count = session.scalar(select(func.count(Reference.id)).where(Reference.writer_id == writer_id))
+        return int(count or 0)
+
+    def _writer_info(self, session: Session, writer: Writer) -> WriterInfo:
+        return WriterInfo(
+            id=writer.id,
+            external_id=writer.external_id,
+            display_name=writer.display_name,
+            created_at=writer.created_at,
+            references=self._reference_count(session, writer.id),
+        )
+
+    def create_writer(self, external_id: str, display_name: str | None = None) -> WriterInfo:
+        """Get or create the writer ``external_id`` (safe when several callers race)."""
+        external_id = _clean_external_id(external_id)
+
+        def work(session: Session) -> WriterInfo:
+            writer, _ = self._get_or_create_writer(session, external_id, display_name)
+            session.flush()
+            return self._writer_info(session, writer)
+
+        return self._write(work)
+
+    def list_writers(self) -> list[WriterInfo]:
+        def work(session: Session) -> list[WriterInfo]:
+            query = (
+                select(Writer, func.count(Reference.id))
+                .outerjoin(Reference, Reference.writer_id == Writer.id)
+                .group_by(Writer.id)
+                .order_by(Writer.external_id)
+            )
+            return [
+                WriterInfo(w.id, w.external_id, w.display_name, w.created_at, int(count))
+                for w, count in session.execute(query)
+            ]
+
+        return self._read(work)
+
+    def get_writer(self, external_id: str) -> WriterDetail:
+        def work(session: Session) -> WriterDetail:
+            writer = self._find_writer(session, external_id)
+            rows = session.execute(
+                select(
+                    Reference.id,
+                    Reference.image_sha256,
+                    Reference.quality_score,
+                    Reference.model_tag,
+                    Reference.preprocess_version,
+                    Reference.created_at,
+                )
+                .where(Reference.writer_id == writer.id)
+                .order_by(Reference.id)
+            )
+            return WriterDetail(
+                id=writer.id,
+                external_id=writer.external_id,
+                display_name=writer.display_name,
+                created_at=writer.created_at,
+                references=tuple(ReferenceInfo(*row) for row in rows),
+            )
+
+        return self._read(work)
+
+    def reference_image(self, reference_id: int) -> bytes:
+        """The stored reference image as a grayscale PNG."""
+
+        def work(session: Session) -> bytes:
+            data = session.scalar(select(Reference.image_png).where(Reference.id == int(reference_id)))
+            if data is None:
+                raise UnknownReferenceError(int(reference_id))
+            return bytes(data)
+
+        return self._read(work)
+
+    def delete_writer(self, external_id: str) -> None:
+        """Remove the writer with its reference images and embeddings. Verification logs stay
+        (they keep ``claimed_external_id``; their ``writer_id`` becomes NULL)."""
+
+        def work(session: Session) -> None:
+            writer = self._find_writer(session, external_id)
+            session.execute(delete(Reference).where(Reference.writer_id == writer.id))
+            session.execute(delete(Writer).where(Writer.id == writer.id))
+
+        self._write(work)
+
+    # --- enrollment ------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        external_id: str,
+        images: Sequence[ImageSource],
+        *,
+        display_name: str | None = None,
+        quality: QualityPolicy = "reject",
+    ) -> EnrollResult:
+        """Add reference signatures for ``external_id`` (the writer is created if needed).
+
+        Each image is loaded and quality-checked; unreadable images and (with
+        ``quality="reject"``) images that fail a check are skipped and reported. With
+        ``quality="warn"`` they are kept, their problems reported. An image already enrolled for
+        the writer is a no-op reported as a duplicate. Raises :class:`QualityError` when no image
+        is usable. All accepted images are embedded first; the writer and all its new references
+        are then written in one transaction.
+        """
+        external_id = _clean_external_id(external_id)
+        if quality not in ("reject", "warn"):
+            raise ValueError(f"quality must be 'reject' or 'warn', got {quality!r}")
+        if isinstance(images, str | bytes) or not isinstance(images, Sequence):
+            raise TypeError("images must be a sequence of image sources (paths, bytes, arrays, PIL images)")
+        if not images:
+            raise QualityError("no images given to enroll")
+        self._read(self._check_compatible)  # fail before the expensive part
+
+        outcomes: dict[int, ImageOutcome] = {}
+        prepared: list[_Prepared] = []
+        for index, source in enumerate(images):
+            name = describe_source(source)
+            try:
+                gray = self._load(source)
+            except InvalidImageError as exc:
+                outcomes[index] = ImageOutcome(index, name, None, False, None, None, (exc.reason,), False)
+                continue
+            report = assess(gray)
+            digest = image_digest(gray)
+            if not report.ok and quality == "reject":
+                outcomes[index] = ImageOutcome(index, name, digest, False, None, report.score, report.problems, False)
+                continue
+            prepared.append(_Prepared(index, name, gray, digest, report.score, report.problems))
+        if not prepared:
+            details = "; ".join(
+                f"#{o.index} {o.source}: {', '.join(o.problems)}" for o in sorted(outcomes.values(), key=_index)
+            )
+            raise QualityError(f"no usable reference image for {external_id!r}: {details}", tuple(outcomes.values()))
+
+        embeddings = self._embed([item.gray for item in prepared])
+        pngs = [encode_png(item.gray) for item in prepared]
+        preprocess_version = self.card.preprocess_version
+
+        def work(session: Session) -> tuple[WriterInfo, bool, dict[int, ImageOutcome]]:
+            meta = self._check_compatible(session, lock=True)
+            self._claim_model(session, meta)
+            # The writer's row stays locked until commit: enrollments of one writer take turns
+            # (on PostgreSQL; SQLite serialises all writes), so the second sees the first's rows.
+            writer, created = self._get_or_create_writer(session, external_id, display_name, lock=True)
+            session.flush()
+            existing: dict[str, int] = {
+                digest: ref_id
+                for digest, ref_id in session.execute(
+                    select(Reference.image_sha256, Reference.id).where(Reference.writer_id == writer.id)
+                )
+            }
+            now = utcnow()
+            new: dict[str, Reference] = {}
+            for item, embedding, png in zip(prepared, embeddings, pngs, strict=True):
+                if item.digest in existing or item.digest in new:
+                    continue
+                new[item.digest] = Reference(
+                    writer_id=writer.id,
+                    image_sha256=item.digest,
+                    image_png=png,
+                    embedding=_embedding_bytes(embedding),
+                    embedding_dim=int(embedding.shape[0]),
+                    model_tag=self.model_tag,
+                    preprocess_version=preprocess_version,
+                    quality_score=item.quality_score,
+                    created_at=now,
+                )
+            session.add_all(new.values())
+            session.flush()
+            results: dict[int, ImageOutcome] = {}
+            reported: set[str] = set()
+            for item in prepared:
+                # The first copy of a new image added it; anything else is a duplicate.
+                duplicate = item.digest not in new or item.digest in reported
+                reported.add(item.digest)
+                reference_id = new[item.digest].id if item.digest in new else existing[item.digest]
+                results[item.index] = ImageOutcome(
+                    item.index,
+                    item.source,
+                    item.digest,
+                    True,
+                    reference_id,
+                    item.quality_score,
+                    item.problems,
+                    duplicate,
+                )
+            return self._writer_info(session, writer), created, results
+
+        writer_info, created, accepted = self._write(work)
+        outcomes.update(accepted)
+        if accepted:
+            self._invalidate()
+        return EnrollResult(writer_info, created, tuple(outcomes[i] for i in sorted(outcomes)))
+
+    # --- claims ----------------------------------------------------------------------------
+
+    def thresholds(self) -> tuple[float, float, str]:
+        """The global (accept, reject, source) thresholds; source is "global:<rule>" or "custom".
+
+        ``None`` is "not set", never 0.0: a threshold of 0 is a threshold like any other.
+        """
+        if self.custom_accept is not None:
+            accept, source = self.custom_accept, "custom"
+        else:
+            accept, source = float(self.card.threshold(self.accept_rule)), f"global:{self.accept_rule}"
+        reject = self.custom_reject if self.custom_reject is not None else float(self.card.threshold(self.reject_rule))
+        # Rejecting above the accept threshold would make no sense: then there is no review band.
+        return accept, min(reject, accept), source
+
+    def writer_threshold(self, embeddings: np.ndarray, fusion: str = "mean") -> float | None:
+        """A writer's own accept threshold from their references, or None with too few of them.
+
+        Each reference is scored against the others as if it were a query (leave-one-out, fused
+        like a claim); the 5th percentile of these genuine-like scores is where this writer's own
+        genuine signatures start to look unusual. The claim threshold is the larger of this and
+        the global threshold: a consistent writer gets a stricter threshold (a forgery that would
+        pass the global threshold but scores far below the writer's own signatures goes to
+        review), while a variable writer never gets a looser one -- the global threshold was
+        calibrated against forgeries on validation writers, and a handful of references cannot
+        justify accepting more of them.
+        """
+        n = len(embeddings)
+        if n < self.per_writer_min_references:
+            return None
+        rows, cols = np.nonzero(~np.eye(n, dtype=bool))
+        scores = self.verifier.score_embeddings(embeddings[rows], embeddings[cols]).reshape(n, n - 1)
+        return float(np.percentile(_fuse(scores, fusion, axis=1), WRITER_PERCENTILE))
+
+    def verify_claim(self, external_id: str, query: ImageSource, *, fusion: Fusion = "mean") -> ClaimResult:
+        """Is ``query`` a genuine signature of ``external_id``? Scores it against every reference,
+        fuses the scores and decides: accept, reject, or send to review. Every claim is logged."""
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        external_id = str(external_id).strip()
+        global_accept, global_reject, global_source = self.thresholds()
+
+        def check(session: Session) -> None:
+            self._check_compatible(session)
+            self._find_writer(session, external_id)
+
+        self._read(check)  # unknown writers and model mismatches fail before embedding
+        gray = self._load(query)
+        digest = image_digest(gray)
+        vector = self._embed([gray])[0]
+
+        def score(session: Session) -> tuple[int, list[int], np.ndarray]:
+            self._check_compatible(session)
+            writer = self._find_writer(session, external_id)
+            rows = session.execute(
+                select(Reference.id, Reference.embedding, Reference.embedding_dim, Reference.model_tag)
+                .where(Reference.writer_id == writer.id)
+                .order_by(Reference.id)
+            )
+            ids: list[int] = []
+            blobs: list[bytes] = []
+            for ref_id, blob, dim, tag in rows:
+                if tag != self.model_tag or dim != self.card.embedding_dim:
+                    raise StoreModelMismatchError(tag, self.model_tag)
+                ids.append(ref_id)
+                blobs.append(blob)
+            if not ids:
+                raise NoReferencesError(f"writer {external_id!r} has no reference signatures; enroll some")
+            return writer.id, ids, _embedding_matrix(blobs, self.card.embedding_dim)
+
+        def attempt() -> ClaimResult:
+            writer_id, ids, matrix = self._read(score)
+            scores = self.verifier.score_embeddings(np.repeat(vector[None, :], len(ids), axis=0), matrix)
+            fused = float(_fuse(np.asarray(scores, dtype=np.float64), fusion))
+            own = self.writer_threshold(matrix, fusion)
+            accept = global_accept if own is None else max(global_accept, own)
+            source = "writer" if own is not None and own > global_accept else global_source
+            reject = min(global_reject, accept)
+            decision: ClaimDecision
+            if fused >= accept:
+                decision = "genuine"
+            elif fused < reject:
+                decision = "forgery"
+            else:
+                decision = "review"
+            status = "pending_review" if decision == "review" else "decided"
+            reference_scores = tuple(
+                ReferenceScore(ref_id, float(value)) for ref_id, value in zip(ids, scores, strict=True)
+            )
+
+            def log(session: Session) -> int:
+                entry = VerificationLog(
+                    query_sha256=digest,
+                    claimed_external_id=external_id,
+                    writer_id=writer_id,
+                    reference_scores=[r.to_dict() for r in reference_scores],
+                    fused_score=fused,
+                    threshold=accept,
+                    reject_threshold=reject,
+                    decision=decision,
+                    status=status,
+                    model_tag=self.model_tag,
+                    created_at=utcnow(),
+                    query_png=encode_png(gray) if decision == "review" else None,
+                )
+                session.add(entry)
+                session.flush()  # a writer deleted meantime fails the foreign key: retried above
+                return entry.id
+
+            with self.db.session() as session:
+                log_id = log(session)
+            return ClaimResult(
+                log_id=log_id,
+                external_id=external_id,
+                writer_id=writer_id,
+                decision=decision,
+                status=status,
+                fused_score=fused,
+                fusion=fusion,
+                accept_threshold=accept,
+                reject_threshold=reject,
+                threshold_source=source,
+                reference_scores=reference_scores,
+                model_tag=self.model_tag,
+                query_sha256=digest,
+            )
+
+        return self._retry(attempt)
+
+    # --- identification --------------------------------------------------------------------
+
+    def _invalidate(self) -> None:
+        with self._cache_lock:
+            self._snapshot = None
+
+    def _load_snapshot(self, session: Session) -> _Snapshot:
+        meta = self._check_compatible(session)
+        count, max_id = session.execute(select(func.count(Reference.id), func.max(Reference.id))).one()
+        foreign = session.scalar(select(func.count(Reference.id)).where(Reference.model_tag != self.model_tag))
+        if foreign:
+            raise StoreModelMismatchError("(mixed)", self.model_tag)
+        # Ids are never reused, so (count, max id) changes with every insert or delete; a finished
+        # reindex changes the embeddings version.
+        key = (self.model_tag, meta.get(META_EMBEDDINGS_VERSION), int(count or 0), max_id)
+        with self._cache_lock:
+            if self._snapshot is not None and self._snapshot.key == key:
+                return self._snapshot
+            rows = session.execute(
+                select(Reference.id, Reference.writer_id, Reference.embedding).order_by(Reference.id)
+            )
+            ids: list[int] = []
+            writers: list[int] = []
+            blobs: list[bytes] = []
+            for ref_id, writer_id, blob in rows:
+                ids.append(ref_id)
+                writers.append(writer_id)
+                blobs.append(blob)
+            snapshot = _Snapshot(
+                key=key,
+                reference_ids=np.asarray(ids, dtype=np.int64),
+                writer_ids=np.asarray(writers, dtype=np.int64),
+                matrix=_embedding_matrix(blobs, self.card.embedding_dim),
+                indexes={},
+            )
+            self._snapshot = snapshot
+            return snapshot
+
+    def _index_for(self, snapshot: _Snapshot, force: IndexKind | None) -> EmbeddingIndex:
+        kind: IndexKind
+        if force is not None:
+            kind = force
+        elif len(snapshot.matrix) >= self.index_threshold and faiss_available():
+            kind = "approximate"
+        else:
+            kind = "exact"
+        with self._cache_lock:
+            index = snapshot.indexes.get(kind)
+            if index is None:
+                index = build_index(snapshot.matrix, self.card.head, force=kind)
+                snapshot.indexes[kind] = index
+            return index
+
+    def identify(self, query: ImageSource, *, top: int = 5, force: IndexKind | None = None) -> IdentificationResult:
+        """The ``top`` writers whose references are closest to ``query``, each ranked by their
+        best reference's score.
+
+        Cosine and euclidean heads search an index: exact below ``index_threshold`` references,
+        approximate (HNSW) above it; ``force`` picks one. Product heads cannot be indexed: every
+        reference is scored with the model's head (exact). Reported scores are the head's.
+        """
+        if top < 1:
+            raise ValueError("top must be at least 1")
+        if force not in (None, "exact", "approximate"):
+            raise ValueError(f"force must be None, 'exact' or 'approximate', got {force!r}")
+        product = self.card.head not in ("cosine", "euclidean")
+        if product and force == "approximate":
+            raise ValueError("a product head cannot be indexed; identification scores every reference")
+        self._read(self._check_compatible)
+        gray = self._load(query)
+        digest = image_digest(gray)
+        vector = self._embed([gray])[0]
+        snapshot = self._read(self._load_snapshot)
+        n = len(snapshot.reference_ids)
+        if n == 0:
+            return IdentificationResult((), "exact" if not product else "head", 0, self.model_tag, digest)
+
+        best: dict[int, int] = {}  # writer id -> row of its best reference, best writers first
+        if product:
+            kind = "head"
+            # In slices, so that the repeated query never takes much memory in a large store.
+            scores = np.concatenate(
+                [
+                    self.verifier.score_embeddings(np.repeat(vector[None, :], len(block), axis=0), block)
+                    for block in np.array_split(snapshot.matrix, max(1, -(-n // _HEAD_CHUNK)))
+                ]
+            )
+            order = np.lexsort((np.arange(n), -scores))
+            for row in order:
+                best.setdefault(int(snapshot.writer_ids[row]), int(row))
+                if len(best) == top:
+                    break
+        else:
+            index = self._index_for(snapshot, force)
+            kind = index.kind
+            # A writer's score is their best reference's, so the first top writers met in the
+            # ranked references are the answer; widen the search until that many are found.
+            k = min(n, max(4 * top, 16))
+            while True:
+                best.clear()
+                for row, _ in index.search(vector, k):
+                    best.setdefault(int(snapshot.writer_ids[row]), row)
+                    if len(best) == top:
+                        break
+                if len(best) == top or k >= n:
+                    break
+                k = min(n, k * 4)
+        rows = list(best.values())
+        head_scores = self.verifier.score_embeddings(
+            np.repeat(vector[None, :], len(rows), axis=0), snapshot.matrix[rows]
+        )
+        ranked = sorted(zip(rows, head_scores, strict=True), key=lambda item: (-float(item[1]), item[0]))
+
+        def describe(session: Session) -> dict[int, tuple[str, str]]:
+            writer_ids = [int(snapshot.writer_ids[row]) for row in rows]
+            query_ = select(Writer.id, Writer.external_id, Writer.display_name).where(Writer.id.in_(writer_ids))
+            return {wid: (ext, name) for wid, ext, name in session.execute(query_)}
+
+        names = self._read(describe)
+        candidates: list[Candidate] = []
+        for row, value in ranked:
+            writer_id = int(snapshot.writer_ids[row])
+            if writer_id not in names:  # deleted since the snapshot
+                continue
+            external, display = names[writer_id]
+            candidates.append(
+                Candidate(
+                    rank=len(candidates) + 1,
+                    writer_id=writer_id,
+                    external_id=external,
+                    display_name=display,
+                    score=float(value),
+                    reference_id=int(snapshot.reference_ids[row]),
+                )
+            )
+        return IdentificationResult(tuple(candidates), kind, n, self.model_tag, digest)
+
+    # --- review ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _review_item(entry: VerificationLog, has_image: bool) -> ReviewItem:
+        return ReviewItem(
+            log_id=entry.id,
+            claimed_external_id=entry.claimed_external_id,
+            writer_id=entry.writer_id,
+            decision=entry.decision,
+            status=entry.status,
+            fused_score=entry.fused_score,
+            threshold=entry.threshold,
+            reject_threshold=entry.reject_threshold,
+            reference_scores=tuple(
+                ReferenceScore(int(item["reference_id"]), float(item["score"])) for item in entry.reference_scores
+            ),
+            reviewer_decision=entry.reviewer_decision,
+            reviewer=entry.reviewer,
+            reviewed_at=entry.reviewed_at,
+            created_at=entry.created_at,
+            model_tag=entry.model_tag,
+            query_sha256=entry.query_sha256,
+            has_query_image=has_image,
+        )
+
+    def _log_query(self) -> Any:
+        return select(VerificationLog, VerificationLog.query_png.is_not(None)).options(defer(VerificationLog.query_png))
+
+    def pending_reviews(self, limit: int = 50) -> list[ReviewItem]:
+        """Claims waiting for a human decision, oldest first."""
+
+        def work(session: Session) -> list[ReviewItem]:
+            query = (
+                self._log_query()
+                .where(VerificationLog.status == "pending_review")
+                .order_by(VerificationLog.created_at, VerificationLog.id)
+                .limit(max(0, int(limit)))
+            )
+            return [self._review_item(entry, bool(has)) for entry, has in session.execute(query)]
+
+        return self._read(work)
+
+    def get_log(self, log_id: int) -> ReviewItem:
+        """One verification log entry (any status)."""
+
+        def work(session: Session) -> ReviewItem:
+            row = session.execute(self._log_query().where(VerificationLog.id == int(log_id))).first()
+            if row is None:
+                raise ReviewError(f"no verification log {log_id}")
+            return self._review_item(row[0], bool(row[1]))
+
+        return self._read(work)
+
+    def review(self, log_id: int, decision: str, reviewer: str) -> ReviewItem:
+        """Record a reviewer's decision on a pending claim. The automatic decision ("review") is
+        kept beside the reviewer's; a claim can be reviewed once."""
+        if decision not in ("genuine", "forgery"):
+            raise ReviewError(f"a review decision is 'genuine' or 'forgery', not {decision!r}")
+        reviewer = str(reviewer).strip()
+        if not reviewer:
+            raise ReviewError("name the reviewer")
+
+        def work(session: Session) -> None:
+            # One conditional UPDATE: of two reviewers racing, exactly one wins.
+            result = session.execute(
+                update(VerificationLog)
+                .where(VerificationLog.id == int(log_id), VerificationLog.status == "pending_review")
+                .values(status="reviewed", reviewer_decision=decision, reviewer=reviewer, reviewed_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                return
+            entry = session.get(VerificationLog, int(log_id))
+            if entry is None:
+                raise ReviewError(f"no verification log {log_id}")
+            if entry.status == "reviewed":
+                raise ReviewError(
+                    f"verification {log_id} was already reviewed by {entry.reviewer} ({entry.reviewer_decision})"
+                )
+            raise ReviewError(
+                f"verification {log_id} was decided automatically ({entry.decision}); "
+                "only pending reviews can be reviewed"
+            )
+
+        self._write(work)
+        return self.get_log(log_id)
+
+    def query_image(self, log_id: int) -> bytes | None:
+        """The query image of a review item (PNG), or None when it was not kept."""
+
+        def work(session: Session) -> bytes | None:
+            row = session.execute(select(VerificationLog.query_png).where(VerificationLog.id == int(log_id))).first()
+            if row is None:
+                raise ReviewError(f"no verification log {log_id}")
+            return bytes(row[0]) if row[0] is not None else None
+
+        return self._read(work)
+
+    # --- reindexing ------------------------------------------------------------------------
+
+    def reindex(self, progress: bool | Callable[[int, int], None] = False, *, batch_size: int = 32) -> int:
+        """Re-embed every stored reference image with the current model; returns how many.
+
+        References are updated one batch per transaction; a ``reindex_in_progress`` mark refuses
+        claims, identification and enrollment meanwhile, and the store's model tag switches only
+        once every reference is done -- so a half-reindexed store is never taken as consistent. An
+        interrupted reindex leaves the mark: run it again to finish.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        report = self._progress_reporter(progress)
+        marker = json.dumps({"model_tag": self.model_tag, "started_at": utcnow().isoformat()})
+        self._write(lambda session: self._set_meta(session, META_REINDEX, marker))
+        self._invalidate()
+        total = int(self._read(lambda s: s.scalar(select(func.count(Reference.id)))) or 0)
+        done: set[int] = set()
+        dim = self.card.embedding_dim
+
+        def batch_after(cursor: int) -> Any:
+            return (
+                select(Reference.id, Reference.image_png)
+                .where(Reference.id > cursor)
+                .order_by(Reference.id)
+                .limit(batch_size)
+            )
+
+        def stragglers(cursor: int) -> Any:
+            return batch_after(cursor).where((Reference.model_tag != self.model_tag) | (Reference.embedding_dim != dim))
+
+        select_batch = batch_after
+        while True:
+            cursor = 0
+            while True:
+
+                def fetch(
+                    session: Session, after: int = cursor, query: Callable[[int], Any] = select_batch
+                ) -> list[tuple[int, bytes]]:
+                    return list(session.execute(query(after)))
+
+                rows = self._read(fetch)
+                if not rows:
+                    break
+                self._reembed_batch(rows)
+                done.update(ref_id for ref_id, _ in rows)
+                cursor = rows[-1][0]
+                report(len(done), max(total, len(done)))
+            if self._write(self._finish_reindex):
+                break
+            # References enrolled with the old model while this ran (possible on PostgreSQL):
+            # embed those too, then try the switch again.
+            select_batch = stragglers
+        self._invalidate()
+        return len(done)
+
+    def _reembed_batch(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        grays = [load_image(bytes(png), max_pixels=self._max_pixels) for _, png in rows]
+        embeddings = self._embed(grays)
+        version = self.card.preprocess_version
+
+        def work(session: Session) -> None:
+            for (ref_id, _), embedding in zip(rows, embeddings, strict=True):
+                session.execute(
+                    update(Reference)
+                    .where(Reference.id == ref_id)
+                    .values(
+                        embedding=_embedding_bytes(embedding),
+                        embedding_dim=int(embedding.shape[0]),
+                        model_tag=self.model_tag,
+                        preprocess_version=version,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
+        self._write(work)
+
+    def _finish_reindex(self, session: Session) -> bool:
+        # Lock the model tag row first (PostgreSQL waits for enrollments holding it FOR SHARE),
+        # then make sure no reference is left with another model.
+        session.execute(select(StoreMeta).where(StoreMeta.key == META_MODEL_TAG).with_for_update())
+        left = session.scalar(
+            select(func.count(Reference.id)).where(
+                (Reference.model_tag != self.model_tag) | (Reference.embedding_dim != self.card.embedding_dim)
+            )
+        )
+        if left:
+            return False
+        self._set_meta(session, META_MODEL_TAG, self.model_tag)
+        self._set_meta(session, META_EMBEDDING_DIM, str(self.card.embedding_dim))
+        self._set_meta(session, META_PREPROCESS_VERSION, self.card.preprocess_version)
+        self._set_meta(session, META_EMBEDDINGS_VERSION, uuid.uuid4().hex)
+        session.execute(delete(StoreMeta).where(StoreMeta.key == META_REINDEX))
+        return True
+
+    @staticmethod
+    def _progress_reporter(progress: bool | Callable[[int, int], None]) -> Callable[[int, int], None]:
+        if callable(progress):
+            return progress
+        if progress:
+            return lambda done, total: print(f"reindexed {done}/{total} references", file=sys.stderr)
+        return lambda done, total: None
+
+    # --- API keys --------------------------------------------------------------------------
+
+    def create_api_key(self, name: str) -> str:
+        """A new API key named ``name``. The plaintext is returned once and never stored."""
+        name = str(name).strip()
+        if not name:
+            raise ApiKeyError("an API key needs a name")
+        key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+        def work(session: Session) -> None:
+            if session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
+                raise ApiKeyError(f"an API key named {name!r} exists; revoke it or pick another name")
+            session.add(ApiKey(name=name, key_prefix=key[:8], key_hash=_hash_key(key), created_at=utcnow()))
+
+        try:
+            self._write(work)
+        except IntegrityError:
+            raise ApiKeyError(f"an API key named {name!r} exists; revoke it or pick another name") from None
+        return key
+
+    def check_api_key(self, key: str) -> bool:
+        """True when ``key`` is a known, unrevoked API key (hashes compared in constant time)."""
+        if not isinstance(key, str) or not key.startswith(API_KEY_PREFIX) or len(key) < 16:
+            return False
+        digest = _hash_key(key)
+
+        def work(session: Session) -> list[str]:
+            return list(
+                session.scalars(
+                    select(ApiKey.key_hash).where(ApiKey.key_prefix == key[:8], ApiKey.revoked_at.is_(None))
+                )
+            )
+
+        matched = False
+        for stored in self._read(work):
+            matched |= hmac.compare_digest(stored, digest)
+        return matched
+
+    def revoke_api_key(self, name: str) -> ApiKeyInfo:
+        """Revoke the key ``name`` (revoking a revoked key changes nothing)."""
+
+        def work(session: Session) -> ApiKeyInfo:
+            row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+            if row is None:
+                raise ApiKeyError(f"no API key named {name!r}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            return ApiKeyInfo(row.name, row.key_prefix, row.created_at, row.revoked_at)
+
+        return self._write(work)
+
+    def list_api_keys(self) -> list[ApiKeyInfo]:
+        def work(session: Session) -> list[ApiKeyInfo]:
+            rows = session.scalars(select(ApiKey).order_by(ApiKey.name))
+            return [ApiKeyInfo(r.name, r.key_prefix, r.created_at, r.revoked_at) for r in rows]
+
+        return self._read(work)
+
+    # --- overview --------------------------------------------------------------------------
+
+    def info(self) -> StoreInfo:
+        def work(session: Session) -> StoreInfo:
+            meta = self._meta(session)
+
+            def count(query: Any) -> int:
+                return int(session.scalar(query) or 0)
+
+            return StoreInfo(
+                writers=count(select(func.count(Writer.id))),
+                references=count(select(func.count(Reference.id))),
+                verifications=count(select(func.count(VerificationLog.id))),
+                pending_reviews=count(
+                    select(func.count(VerificationLog.id)).where(VerificationLog.status == "pending_review")
+                ),
+                model_tag=self._model_tag,
+                stored_model_tag=meta.get(META_MODEL_TAG),
+                reindex_in_progress=META_REINDEX in meta,
+            )
+
+        return self._read(work)
+
+
+def _index(outcome: ImageOutcome) -> int:
+    return outcome.index
+
+
+__all__ = [
+    "FUSIONS",
+    "ApiKeyError",
+    "ApiKeyInfo",
+    "Candidate",
+    "ClaimResult",
+    "EnrollResult",
+    "IdentificationResult",
+    "ImageOutcome",
+    "InvalidWriterIdError",
+    "ModelRequiredError",
+    "NoReferencesError",
+    "QualityError",
+    "ReferenceInfo",
+    "ReferenceScore",
+    "ReindexInProgressError",
+    "ReviewError",
+    "ReviewItem",
+    "SignatureStore",
+    "StoreInfo",
+    "StoreModelMismatchError",
+    "UnknownReferenceError",
+    "WriterDetail",
+    "WriterInfo",
+    "encode_png",
+    "image_digest",
+    "model_tag_of",
+]
