@@ -96,7 +96,9 @@ def test_enroll_claim_identify_and_writers(client: TestClient, synthetic_root: P
         "/api/v1/identify", files={"query": (query.name, query.read_bytes(), "image/png")}, data={"top": "2"}
     )
     assert found.status_code == 200, found.text
-    assert [c["external_id"] for c in found.json()["candidates"]][0] in ("W001", "W002")
+    candidates = found.json()["candidates"]
+    assert len(candidates) == 2
+    assert candidates[0]["external_id"] in ("W001", "W002")
 
     pair = client.post(
         "/api/v1/verify",
