@@ -46,3 +46,99 @@ def speed(
         return
     console.print(table)
     console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+
+
+@app.command()
+@reports_errors
+def service(
+    model: Path | None = typer.Option(None, "--model", help="Model card (default: the bundled model)."),
+    clients: str = typer.Option("8,32", help="Concurrent verify-claim clients."),
+    seconds: float = typer.Option(10.0, min=1.0, help="Seconds of load per client count."),
+    identify_sizes: str = typer.Option("1000,100000", help="Enrolled references for the identify latency."),
+    out: Path = typer.Option(Path("benchmarks/results/service.json"), "--out", help="JSON record."),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Load test of a real `inkproof serve` over loopback: verify-claim throughput, identify latency."""
+    from inkproof.benchmark.report import update_section, write_json
+    from inkproof.benchmark.service_load import run_service_benchmark, service_markdown
+
+    record = run_service_benchmark(
+        model,
+        clients=[int(c) for c in clients.split(",") if c.strip()],
+        seconds=seconds,
+        identify_sizes=[int(s) for s in identify_sizes.split(",") if s.strip()],
+    )
+    write_json(out, record)
+    table = service_markdown(record)
+    if markdown is not None:
+        update_section(markdown, "service", table, title="REST service under load")
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
+    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+
+
+@app.command()
+@reports_errors
+def accuracy(
+    data: Path | None = typer.Option(
+        None, "--data", help="Folder holding cedar/ and bhsig-hindi/ (default: ../shared/data)."
+    ),
+    out: Path = typer.Option(Path("benchmarks/results/accuracy"), "--out", help="Runs, evaluations and JSON."),
+    parts: str = typer.Option("main,cross,cedar-kfold", help="Which entries: main, cross, cedar-kfold."),
+    folds: int = typer.Option(5, min=2, help="CEDAR folds."),
+    epoch_scale: float = typer.Option(1.0, min=0.05, help="Scale every recipe's epoch count (budget runs)."),
+    seed: int = typer.Option(0),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Reproduce the accuracy table from scratch (trains every model it reports on)."""
+    from inkproof.benchmark.accuracy import accuracy_markdown, run_accuracy_benchmark
+    from inkproof.benchmark.report import update_section, write_json
+    from inkproof.data.location import data_root
+
+    record = run_accuracy_benchmark(
+        data_root(data),
+        out,
+        parts=[p.strip() for p in parts.split(",") if p.strip()],
+        folds=folds,
+        epoch_scale=epoch_scale,
+        seed=seed,
+        log=lambda message: console.print(message, highlight=False),
+    )
+    write_json(out / "accuracy.json", record)
+    table = accuracy_markdown(record)
+    if markdown is not None:
+        update_section(markdown, "accuracy", table, title="Accuracy (writer-independent)")
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
+
+
+@app.command()
+@reports_errors
+def shortcut(
+    data: Path | None = typer.Option(None, "--data", help="The CEDAR folder (default: ../shared/data/cedar)."),
+    seed: int = typer.Option(0),
+    epochs: int = typer.Option(8, min=1, help="Epochs of the small CNN."),
+    out: Path = typer.Option(Path("benchmarks/results/shortcut.json"), "--out", help="JSON record."),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Can one image tell genuine from forged on unseen CEDAR writers? Raw scans vs preprocessing."""
+    from inkproof.benchmark.report import update_section, write_json
+    from inkproof.benchmark.shortcut import run_shortcut_check, shortcut_markdown
+    from inkproof.data.location import data_root
+
+    record = run_shortcut_check(data or data_root() / "cedar", seed=seed, epochs=epochs)
+    write_json(out, record)
+    table = shortcut_markdown(record)
+    if markdown is not None:
+        update_section(markdown, "shortcut", table, title="Shortcut check (CEDAR background)")
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
