@@ -302,7 +302,8 @@ def score_index_pairs(model: SiameseModel, embeddings: torch.Tensor, pairs: np.n
 
 @dataclass(frozen=True)
 class ValidationSet:
-    """Validation pairs over the validation writers' image bank.
+    """Validation pairs over the validation writers' image bank: per writer the genuine pairs, the
+    skilled-forgery pairs and as many random-forgery pairs as skilled ones (the evaluation protocol).
 
     With several datasets, pairs are made per dataset: a random forgery then comes from the same
     dataset (another script or scanner would make it trivially easy), and the EER of each
@@ -331,7 +332,9 @@ class ValidationSet:
             by_group.setdefault(writer.split("/", 1)[0] if "/" in writer else "", []).append(writer)
         rows, labels, kinds, groups = [], [], [], []
         for group, members in sorted(by_group.items()):
-            pairs = make_pairs(dataset, writers=members, seed=config.seed, genuine=count, skilled=count, random=count)
+            # As many random as skilled pairs per writer: the protocol evaluation reports, so that the
+            # checkpoint and the calibrated thresholds are chosen on the pair mix they are judged on.
+            pairs = make_pairs(dataset, writers=members, seed=config.seed, genuine=count, skilled=count)
             rows += [(index[p.reference], index[p.query]) for p in pairs.pairs]
             labels.append(pairs.labels())
             kinds += [p.kind for p in pairs.pairs]
