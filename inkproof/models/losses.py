@@ -73,19 +73,21 @@ def batch_hard_triplet_loss(
     anchor_mask: torch.Tensor,
     margin: float,
     metric: Literal["cosine", "euclidean"] = "cosine",
+    negative_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hermans et al. batch-hard triplet loss.
 
     ``identities`` label each embedding; a skilled forgery of writer w carries an identity of its
     own, so it is a negative for w's genuine signatures. Only rows with ``anchor_mask`` (genuine
     signatures) act as anchors, so forgeries are never pulled towards each other. Anchors
-    without a positive or a negative in the batch are skipped.
+    without a positive or a negative in the batch are skipped. ``negative_mask`` (N, N) limits
+    which rows count as negatives of each anchor (default: every other identity).
     """
     distances = pairwise_distances(embeddings, metric)
     same = identities.unsqueeze(0) == identities.unsqueeze(1)
     eye = torch.eye(len(identities), dtype=torch.bool, device=embeddings.device)
     positives = same & ~eye & anchor_mask.unsqueeze(0)
-    negatives = ~same
+    negatives = ~same if negative_mask is None else negative_mask & ~same
     hardest_positive = torch.where(positives, distances, torch.full_like(distances, -1.0)).amax(dim=1)
     hardest_negative = torch.where(negatives, distances, torch.full_like(distances, float("inf"))).amin(dim=1)
     valid = anchor_mask & positives.any(dim=1) & negatives.any(dim=1)
@@ -93,3 +95,13 @@ def batch_hard_triplet_loss(
         return embeddings.sum() * 0.0  # keeps the graph; nothing to learn from this batch
     losses = F.relu(hardest_positive - hardest_negative + margin)
     return losses[valid].mean()
+
+
+def skilled_triplet_loss(
+    embeddings: torch.Tensor, identities: torch.Tensor, genuine: torch.Tensor, writers: int, margin: float
+) -> torch.Tensor:
+    """Batch-hard triplets whose negatives are only the anchor writer's own skilled forgeries
+    (identity ``writer + writers``): every genuine signature must lie closer to the writer's
+    other genuine signatures than to the closest imitation of them, by ``margin`` (cosine)."""
+    own_forgeries = identities.unsqueeze(0) == (identities.unsqueeze(1) + writers)
+    return batch_hard_triplet_loss(embeddings, identities, genuine, margin, "cosine", negative_mask=own_forgeries)

@@ -39,6 +39,10 @@ class TrainConfig:
     loss: LossName = "triplet"
     margin: float = 0.3  # contrastive / triplet / CosFace margin
     cosface_scale: float = 30.0
+    # CosFace: weight and cosine margin of an extra triplet term whose negatives are the anchor
+    # writer's own skilled forgeries (0 disables it)
+    skilled_weight: float = 0.0
+    skilled_margin: float = 0.2
     positive_margin: float = 0.2  # double-margin contrastive
     negative_margin: float = 0.8
     # sampling
@@ -88,6 +92,10 @@ class TrainConfig:
             raise ValueError(f"loss {self.loss!r} needs a distance head (cosine or euclidean), not 'product'")
         if self.loss == "cosface" and head != "cosine":
             raise ValueError(f"loss 'cosface' needs head 'cosine' (model {self.model!r} has head {head!r})")
+        if self.skilled_weight < 0 or self.skilled_margin < 0:
+            raise ValueError("skilled_weight and skilled_margin must be >= 0")
+        if self.skilled_weight and self.loss != "cosface":
+            raise ValueError("skilled_weight applies to the cosface loss only")
         if self.optimizer not in ("adamw", "sgd", "rmsprop"):
             raise ValueError(f"optimizer must be adamw, sgd or rmsprop, got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step", "constant"):

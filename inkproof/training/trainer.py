@@ -38,6 +38,7 @@ from inkproof.models.losses import (
     contrastive_loss,
     cosface_loss,
     double_margin_contrastive_loss,
+    skilled_triplet_loss,
 )
 from inkproof.models.registry import build_model
 from inkproof.training import checkpoint as ckpt
@@ -199,9 +200,14 @@ class Objective(nn.Module):
         config = self.config
         if config.loss == "cosface":
             assert self.centres is not None
-            images, identities = batch[:2]
+            images, identities, genuine = batch[:3]
             embeddings = self.model.embed(images)
             loss = cosface_loss(embeddings, identities, self.centres, config.cosface_scale, config.margin)
+            if config.skilled_weight:
+                writers = self.centres.shape[0] // 2  # forgeries of writer w have identity w + writers
+                loss = loss + config.skilled_weight * skilled_triplet_loss(
+                    embeddings, identities, genuine.bool(), writers, config.skilled_margin
+                )
             return loss + self._distillation(embeddings, batch[3:])
         if config.loss == "triplet":
             images, identities, genuine = batch[:3]

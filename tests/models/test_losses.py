@@ -8,6 +8,7 @@ from inkproof.models.losses import (
     bce_loss,
     contrastive_loss,
     double_margin_contrastive_loss,
+    skilled_triplet_loss,
 )
 
 
@@ -50,3 +51,22 @@ def test_triplet_without_valid_anchor_is_zero_but_differentiable() -> None:
     loss.backward()
     assert loss.item() == 0.0
     assert embeddings.grad is not None
+
+
+def test_skilled_triplet_uses_only_the_writers_own_forgeries() -> None:
+    # 2 writers; identities 0, 1 genuine and 2, 3 their forgeries. Unit vectors at angles (degrees):
+    # writer 0 at 0 and 20, its forgery at 10; writer 1 at 5 and 90, its forgery at 225.
+    angles = torch.tensor([0.0, 20.0, 10.0, 5.0, 90.0, 225.0]) * torch.pi / 180
+    embeddings = torch.stack([angles.cos(), angles.sin()], dim=1)
+    identities = torch.tensor([0, 0, 2, 1, 1, 3])
+    genuine = torch.tensor([True, True, False, True, True, False])
+    loss = skilled_triplet_loss(embeddings, identities, genuine, writers=2, margin=0.1)
+
+    def distance(a: float, b: float) -> float:
+        return 1.0 - float(torch.cos(torch.tensor((a - b) * torch.pi / 180)))
+
+    # Writer 0's anchors: positive at 20 degrees, own forgery at 10 degrees -> violated. Writer 1's
+    # genuine signature at 5 degrees is close to writer 0's anchors but is not a negative here, and
+    # writer 1's own forgery lies far beyond its positive, so its anchors cost nothing.
+    violation = distance(0, 20) - distance(0, 10) + 0.1
+    assert loss.item() == pytest.approx(2 * violation / 4, abs=1e-5)

@@ -217,6 +217,8 @@ def test_config_files_and_validation(tmp_path: Path) -> None:
         TrainConfig(model="compact", loss="bce")
     with pytest.raises(ValueError, match="distance head"):
         TrainConfig(model="siamese-resnet18", loss="triplet")
+    with pytest.raises(ValueError, match="cosface loss only"):
+        TrainConfig(model="compact", loss="triplet", skilled_weight=1.0)
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainConfig.from_dict({"learning_rate": 0.1})
     with pytest.raises(ValueError, match="unknown model"):
