@@ -91,6 +91,9 @@ def accuracy(
     folds: int = typer.Option(5, min=2, help="CEDAR folds."),
     epoch_scale: float = typer.Option(1.0, min=0.05, help="Scale every recipe's epoch count (budget runs)."),
     seed: int = typer.Option(0),
+    with_teacher: bool = typer.Option(
+        False, "--with-teacher", help="Also train an EfficientNet-Lite0 teacher and a distilled student per entry."
+    ),
     markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
     json_out: bool = JsonOption,
 ) -> None:
@@ -106,6 +109,7 @@ def accuracy(
         folds=folds,
         epoch_scale=epoch_scale,
         seed=seed,
+        with_teacher=with_teacher,
         log=lambda message: console.print(message, highlight=False),
     )
     write_json(out / "accuracy.json", record)
