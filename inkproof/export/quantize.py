@@ -158,7 +158,8 @@ def validation_pairs_for(
     )
     assert dataset is not None
     assert writers is not None
-    pairs = make_pairs(dataset, writers=writers, seed=seed, genuine=per_writer, skilled=per_writer, random=per_writer)
+    # As many random as skilled pairs per writer: the protocol the model was selected and is evaluated on.
+    pairs = make_pairs(dataset, writers=writers, seed=seed, genuine=per_writer, skilled=per_writer)
     train_writers = writers_in(dataset, tuple(card.training.get("split", {}).get("train", ())))
     rng = np.random.default_rng(seed)
     images = [r.path for r in dataset.subset(train_writers).records] if train_writers else pairs.images()
