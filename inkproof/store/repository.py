@@ -46,10 +46,19 @@ from inkproof.store.index import (
     faiss_available,
 )
 from inkproof.store.quality import assess
-from inkproof.store.schema import ApiKey, Reference, StoreMeta, VerificationLog, Writer, utcnow
+from inkproof.store.schema import (
+    ApiKey,
+    DocumentSignature,
+    Reference,
+    StoreMeta,
+    VerificationLog,
+    Writer,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from inkproof.artifact import ModelCard
+    from inkproof.store.documents import DocumentStore
     from inkproof.verifier import Verifier
 
 T = TypeVar("T")
@@ -472,6 +481,17 @@ class SignatureStore:
         self._model_tag = model_tag_of(verifier.card) if verifier is not None else None
         self._cache_lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+        self._documents: DocumentStore | None = None
+
+    @property
+    def documents(self) -> DocumentStore:
+        """Documents and the signatures found on them (see :mod:`inkproof.store.documents`)."""
+        with self._cache_lock:
+            if self._documents is None:
+                from inkproof.store.documents import DocumentStore
+
+                self._documents = DocumentStore(self)
+            return self._documents
 
     @property
     def verifier(self) -> Verifier:
@@ -1009,10 +1029,18 @@ class SignatureStore:
         gray = self._load(query)
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
+        candidates, kind, n = self._rank_writers(vector, top, force)
+        return IdentificationResult(candidates, kind, n, self.model_tag, digest)
+
+    def _rank_writers(
+        self, vector: np.ndarray, top: int, force: IndexKind | None = None
+    ) -> tuple[tuple[Candidate, ...], str, int]:
+        """The ``top`` writers closest to an embedding, the search kind and the references searched."""
+        product = self.card.head not in ("cosine", "euclidean")
         snapshot = self._read(self._load_snapshot)
         n = len(snapshot.reference_ids)
         if n == 0:
-            return IdentificationResult((), "exact" if not product else "head", 0, self.model_tag, digest)
+            return (), "exact" if not product else "head", 0
 
         best: dict[int, int] = {}  # writer id -> row of its best reference, best writers first
         if product:
@@ -1072,7 +1100,7 @@ class SignatureStore:
                     reference_id=int(snapshot.reference_ids[row]),
                 )
             )
-        return IdentificationResult(tuple(candidates), kind, n, self.model_tag, digest)
+        return tuple(candidates), kind, n
 
     # --- review ----------------------------------------------------------------------------
 
@@ -1175,12 +1203,15 @@ class SignatureStore:
     # --- reindexing ------------------------------------------------------------------------
 
     def reindex(self, progress: bool | Callable[[int, int], None] = False, *, batch_size: int = 32) -> int:
-        """Re-embed every stored reference image with the current model; returns how many.
+        """Re-embed every stored image -- references and signatures found on documents -- with
+        the current model; returns how many.
 
-        References are updated one batch per transaction; a ``reindex_in_progress`` mark refuses
-        claims, identification and enrollment meanwhile, and the store's model tag switches only
-        once every reference is done -- so a half-reindexed store is never taken as consistent. An
-        interrupted reindex leaves the mark: run it again to finish.
+        Images are updated one batch per transaction; a ``reindex_in_progress`` mark refuses
+        claims, identification, enrollment and document indexing and search meanwhile, and the
+        store's model tag switches only once every image is done -- so a half-reindexed store is
+        never taken as consistent. An interrupted reindex leaves the mark: run it again to finish.
+        Document signatures lose the writer identified with the old model as they are re-embedded
+        and are identified again with the new one at the end.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -1188,61 +1219,70 @@ class SignatureStore:
         marker = json.dumps({"model_tag": self.model_tag, "started_at": utcnow().isoformat()})
         self._write(lambda session: self._set_meta(session, META_REINDEX, marker))
         self._invalidate()
-        total = int(self._read(lambda s: s.scalar(select(func.count(Reference.id)))) or 0)
-        done: set[int] = set()
+        tables: tuple[tuple[type[Reference] | type[DocumentSignature], Any], ...] = (
+            (Reference, Reference.image_png),
+            (DocumentSignature, DocumentSignature.crop_png),
+        )
+
+        def count(session: Session) -> int:
+            return sum(int(session.scalar(select(func.count(table.id))) or 0) for table, _ in tables)
+
+        total = self._read(count)
+        done: set[tuple[str, int]] = set()
         dim = self.card.embedding_dim
-
-        def batch_after(cursor: int) -> Any:
-            return (
-                select(Reference.id, Reference.image_png)
-                .where(Reference.id > cursor)
-                .order_by(Reference.id)
-                .limit(batch_size)
-            )
-
-        def stragglers(cursor: int) -> Any:
-            return batch_after(cursor).where((Reference.model_tag != self.model_tag) | (Reference.embedding_dim != dim))
-
-        select_batch = batch_after
+        stale_only = False
         while True:
-            cursor = 0
-            while True:
+            for table, image in tables:
 
-                def fetch(
-                    session: Session, after: int = cursor, query: Callable[[int], Any] = select_batch
-                ) -> list[tuple[int, bytes]]:
-                    return list(session.execute(query(after)))
+                def batch_after(cursor: int, table: Any = table, image: Any = image, stale: bool = stale_only) -> Any:
+                    query = select(table.id, image).where(table.id > cursor).order_by(table.id).limit(batch_size)
+                    if stale:
+                        query = query.where((table.model_tag != self.model_tag) | (table.embedding_dim != dim))
+                    return query
 
-                rows = self._read(fetch)
-                if not rows:
-                    break
-                self._reembed_batch(rows)
-                done.update(ref_id for ref_id, _ in rows)
-                cursor = rows[-1][0]
-                report(len(done), max(total, len(done)))
+                cursor = 0
+                while True:
+
+                    def fetch(session: Session, after: int = cursor) -> list[tuple[int, bytes]]:
+                        return [(int(row_id), bytes(png)) for row_id, png in session.execute(batch_after(after))]
+
+                    rows = self._read(fetch)
+                    if not rows:
+                        break
+                    self._reembed_batch(rows, table)
+                    done.update((table.__tablename__, row_id) for row_id, _ in rows)
+                    cursor = rows[-1][0]
+                    report(len(done), max(total, len(done)))
             if self._write(self._finish_reindex):
                 break
-            # References enrolled with the old model while this ran (possible on PostgreSQL):
-            # embed those too, then try the switch again.
-            select_batch = stragglers
+            # Images stored with the old model while this ran (possible on PostgreSQL): embed
+            # those too, then try the switch again.
+            stale_only = True
         self._invalidate()
+        if any(name == DocumentSignature.__tablename__ for name, _ in done):
+            self.documents.identify_signatures()
         return len(done)
 
-    def _reembed_batch(self, rows: Sequence[tuple[int, bytes]]) -> None:
+    def _reembed_batch(
+        self, rows: Sequence[tuple[int, bytes]], table: type[Reference] | type[DocumentSignature] = Reference
+    ) -> None:
         grays = [load_image(bytes(png), max_pixels=self._max_pixels) for _, png in rows]
         embeddings = self._embed(grays)
         version = self.card.preprocess_version
+        # A writer score of the old model says nothing in the new one's scale.
+        cleared = {"writer_id": None, "writer_score": None} if table is DocumentSignature else {}
 
         def work(session: Session) -> None:
-            for (ref_id, _), embedding in zip(rows, embeddings, strict=True):
+            for (row_id, _), embedding in zip(rows, embeddings, strict=True):
                 session.execute(
-                    update(Reference)
-                    .where(Reference.id == ref_id)
+                    update(table)
+                    .where(table.id == row_id)
                     .values(
                         embedding=_embedding_bytes(embedding),
                         embedding_dim=int(embedding.shape[0]),
                         model_tag=self.model_tag,
                         preprocess_version=version,
+                        **cleared,
                     )
                     .execution_options(synchronize_session=False)
                 )
@@ -1251,15 +1291,16 @@ class SignatureStore:
 
     def _finish_reindex(self, session: Session) -> bool:
         # Lock the model tag row first (PostgreSQL waits for enrollments holding it FOR SHARE),
-        # then make sure no reference is left with another model.
+        # then make sure no stored image is left with another model.
         session.execute(select(StoreMeta).where(StoreMeta.key == META_MODEL_TAG).with_for_update())
-        left = session.scalar(
-            select(func.count(Reference.id)).where(
-                (Reference.model_tag != self.model_tag) | (Reference.embedding_dim != self.card.embedding_dim)
+        for table in (Reference, DocumentSignature):
+            left = session.scalar(
+                select(func.count(table.id)).where(
+                    (table.model_tag != self.model_tag) | (table.embedding_dim != self.card.embedding_dim)
+                )
             )
-        )
-        if left:
-            return False
+            if left:
+                return False
         self._set_meta(session, META_MODEL_TAG, self.model_tag)
         self._set_meta(session, META_EMBEDDING_DIM, str(self.card.embedding_dim))
         self._set_meta(session, META_PREPROCESS_VERSION, self.card.preprocess_version)
@@ -1272,7 +1313,7 @@ class SignatureStore:
         if callable(progress):
             return progress
         if progress:
-            return lambda done, total: print(f"reindexed {done}/{total} references", file=sys.stderr)
+            return lambda done, total: print(f"reindexed {done}/{total} stored signatures", file=sys.stderr)
         return lambda done, total: None
 
     # --- API keys --------------------------------------------------------------------------

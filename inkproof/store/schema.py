@@ -160,6 +160,63 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
+class Document(Base):
+    """An indexed document file: unique by the sha256 of its bytes (whatever the model: its
+    signatures' embeddings follow the store's model through ``reindex``) and by its name."""
+
+    __tablename__ = "documents"
+    # Ids are never reused on SQLite either: search caches key on (count, max id).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy's own class attribute)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024), unique=True, nullable=False)
+    file_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    pages: Mapped[int] = mapped_column(Integer, nullable=False)
+    detector: Mapped[str | None] = mapped_column(String(255), nullable=True)  # what found the signatures
+    created_at: Mapped[dt.datetime] = mapped_column(nullable=False, default=utcnow)
+
+    signatures: Mapped[list[DocumentSignature]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DocumentSignature(Base):
+    """A signature found on a document page: its box (page pixels, x1/y1 exclusive), the crop
+    (grayscale PNG, kept so that ``reindex`` can re-embed it) and its embedding by ``model_tag``.
+
+    ``writer_id``/``writer_score`` are the closest enrolled writer when it was indexed (or last
+    re-identified); NULL when no writer was enrolled, after the writer was deleted, or after a
+    reindex cleared scores of the old model.
+    """
+
+    __tablename__ = "document_signatures"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (SQLAlchemy's own class attribute)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), nullable=False, index=True)
+    page: Mapped[int] = mapped_column(Integer, nullable=False)  # 0-based
+    x0: Mapped[int] = mapped_column(Integer, nullable=False)
+    y0: Mapped[int] = mapped_column(Integer, nullable=False)
+    x1: Mapped[int] = mapped_column(Integer, nullable=False)
+    y1: Mapped[int] = mapped_column(Integer, nullable=False)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    crop_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    embedding_dim: Mapped[int] = mapped_column(Integer, nullable=False)
+    model_tag: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    preprocess_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    quality_score: Mapped[float] = mapped_column(Float, nullable=False)
+    writer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("writers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    writer_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(nullable=False, default=utcnow)
+    # Blobs last, as in Reference.
+    embedding: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # little-endian float32
+    crop_png: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+    document: Mapped[Document] = relationship(back_populates="signatures")
+
+
 class StoreMeta(Base):
     """Store-wide facts: ``model_tag`` and ``embedding_dim`` of the stored embeddings, and
     ``reindex_in_progress`` while a reindex runs."""
@@ -175,6 +232,8 @@ __all__ = [
     "STATUSES",
     "ApiKey",
     "Base",
+    "Document",
+    "DocumentSignature",
     "Reference",
     "StoreMeta",
     "UTCDateTime",
