@@ -28,3 +28,12 @@ def test_entries_keep_test_writers_out_of_training(shared_data: Path) -> None:
                 assert not prefixed & (train | validation), entry.name
     folds = [set(e.tests[0][2]) for e in entries if e.name.startswith("cedar-fold")]
     assert sum(len(f) for f in folds) == 55 and len(set().union(*folds)) == 55
+
+
+def test_the_config_file_is_the_bundled_recipe() -> None:
+    from inkproof.benchmark.accuracy import DEFAULT_RECIPE
+    from inkproof.training.config import TrainConfig, load_config_file
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    assert load_config_file(path) == DEFAULT_RECIPE
+    TrainConfig.from_dict(load_config_file(path))  # valid as a training config
