@@ -240,6 +240,7 @@ def run_accuracy_benchmark(
                 log(f"evaluating {entry.name} {role} on {label}")
                 metrics = _evaluate(card, dataset_path, writers, folder, seed)
                 rows.append({"entry": entry.name, "test": label, "model": role, **entry.meta, **metrics})
+    _roc_figure(rows, root / "roc.png")
     return {
         "data_root": str(data_root),
         "parts": list(parts),
@@ -252,6 +253,20 @@ def run_accuracy_benchmark(
         "hours": (time.perf_counter() - began) / 3600.0,
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+
+
+def _roc_figure(rows: Sequence[dict[str, Any]], path: Path) -> Path | None:
+    """ROC curves of the default model on every test set except the k folds (one per fold would
+    crowd the figure; their mean is in the table)."""
+    from inkproof.evaluation.plots import plot_roc_comparison
+
+    curves = {}
+    for row in rows:
+        if row["model"] != "default" or "fold" in row:
+            continue
+        scores = np.genfromtxt(Path(row["artifacts"]) / "scores.csv", delimiter=",", names=True, dtype=None)
+        curves[row["test"]] = (scores["label"].astype(int), scores["score"].astype(float))
+    return plot_roc_comparison(curves, path, title="Default model, writers never seen in training") if curves else None
 
 
 def _pct(value: float | None) -> str:

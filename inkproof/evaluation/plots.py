@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,7 @@ __all__ = [
     "plot_det",
     "plot_eer_by_references",
     "plot_roc",
+    "plot_roc_comparison",
     "plot_score_histogram",
 ]
 
@@ -345,6 +346,38 @@ def plot_roc(
 # --------------------------------------------------------------------------------------------
 # DET
 # --------------------------------------------------------------------------------------------
+
+
+def plot_roc_comparison(
+    curves: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]], path: PathLike, *, title: str | None = None
+) -> Path:
+    """One ROC curve (log FAR vs 1 - FRR, all forgeries) per named ``(labels, scores)`` set, e.g.
+    one per test set of a benchmark; the legend gives each curve's EER and AUC."""
+    from inkproof.evaluation.metrics import auc_score, equal_error_rate, roc_curve
+
+    _check_title(title)
+    if not curves:
+        raise ValueError("plot_roc_comparison needs at least one curve")
+    with _figure() as (fig, ax):
+        handles = []
+        for index, (name, (labels, scores)) in enumerate(curves.items()):
+            fpr, tpr, _ = roc_curve(labels, scores)
+            eer = equal_error_rate(labels, scores).eer
+            floor = 10.0 ** math.floor(math.log10(1.0 / max(1, int((np.asarray(labels) == 0).sum()))))
+            (line,) = ax.plot(
+                np.maximum(fpr, floor),
+                tpr,
+                color=FUSION_COLORS[index % len(FUSION_COLORS)],
+                label=f"{name}: EER {_pct(eer)}, AUC {auc_score(labels, scores):.3f}",
+            )
+            handles.append(line)
+        ax.set_xscale("log")
+        ax.set_xlabel("false acceptance rate (log)")
+        ax.set_ylabel("1 - false rejection rate")
+        ax.set_ylim(0.0, 1.01)
+        ax.set_title(title or "ROC on held-out writers")
+        _legend_below(fig, handles)
+        return _save(fig, path)
 
 
 def _probit(rates: npt.ArrayLike) -> npt.NDArray[np.float64]:

@@ -19,6 +19,7 @@ from inkproof.evaluation.plots import (
     plot_det,
     plot_eer_by_references,
     plot_roc,
+    plot_roc_comparison,
     plot_score_histogram,
 )
 from tests.conftest import REPO_ROOT
@@ -370,3 +371,17 @@ def test_pair_grid_empty(tmp_path: Path) -> None:
 def test_pair_grid_bad_inputs(tiles: Any, kwargs: dict[str, Any], match: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=match):
         pair_grid(tiles, tmp_path / "bad.png", **kwargs)
+
+
+def test_roc_comparison_draws_one_coloured_curve_per_set(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.array([1] * 200 + [0] * 400)
+    good = np.where(labels == 1, rng.normal(1.0, 0.3, 600), rng.normal(0.0, 0.3, 600))
+    poor = np.where(labels == 1, rng.normal(0.3, 0.3, 600), rng.normal(0.0, 0.3, 600))
+    both = _pixels(plot_roc_comparison({"good": (labels, good), "poor": (labels, poor)}, tmp_path / "two.png"))
+    one = _pixels(plot_roc_comparison({"good": (labels, good)}, tmp_path / "one.png"))
+    second_colour = np.array([0xD1, 0x49, 0x5B])  # FUSION_COLORS[1]
+    assert (np.abs(both.astype(int) - second_colour).sum(axis=2) < 30).sum() > 200
+    assert (np.abs(one.astype(int) - second_colour).sum(axis=2) < 30).sum() == 0
+    with pytest.raises(ValueError, match="at least one"):
+        plot_roc_comparison({}, tmp_path / "none.png")
