@@ -71,9 +71,51 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+class _StaticSameConv(nn.Module):
+    """A TensorFlow-style SAME convolution with its padding fixed for inputs divisible by its stride.
+
+    timm's ``Conv2dSame`` computes the padding from the input size at run time; with dynamic
+    height and width the dynamo exporter's symbolic shape reasoning on that arithmetic grows
+    without bound. Every input here is a multiple of the model's multiple, so each strided layer
+    sees a size divisible by its stride and the padding is the constant ``(k - 1) * d + 1 - s``.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+        pads: list[int] = []
+        for axis in (1, 0):  # F.pad order: (left, right, top, bottom)
+            kernel, stride, dilation = conv.kernel_size[axis], conv.stride[axis], conv.dilation[axis]
+            total = max((kernel - 1) * dilation + 1 - stride, 0)
+            pads += [total // 2, total - total // 2]
+        self.pads = tuple(pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        padded = nn.functional.pad(x, self.pads)
+        return nn.functional.conv2d(padded, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
+
+
+def _use_static_same_padding(module: nn.Module) -> None:
+    """Wrap every timm ``Conv2dSame`` inside ``module`` as :class:`_StaticSameConv`, in place."""
+    for name, child in module.named_children():
+        if type(child).__name__ == "Conv2dSame" and isinstance(child, nn.Conv2d):
+            setattr(module, name, _StaticSameConv(child))
+        else:
+            _use_static_same_padding(child)
+
+
 def export_graph(model: SegmentationNet, path: str | Path, *, opset: int = DEFAULT_OPSET) -> Path:
-    """The bare ONNX graph (no slimming, metadata or parity check) with dynamic N, H, W."""
+    """The bare ONNX graph (no slimming, metadata or parity check) with dynamic N, H, W.
+
+    The parity check compares the graph against the unchanged model, so it also checks that
+    the fixed SAME padding of :class:`_StaticSameConv` matches timm's run-time padding.
+    """
+    import copy
+
     multiple = model.config.multiple
+    exported = copy.deepcopy(model)
+    _use_static_same_padding(exported)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1, max=4096)
@@ -84,7 +126,7 @@ def export_graph(model: SegmentationNet, path: str | Path, *, opset: int = DEFAU
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter is chatty about internal decompositions
         program = torch.onnx.export(
-            _Probabilities(model).eval(),
+            _Probabilities(exported).eval(),
             (example,),
             dynamo=True,
             opset_version=opset,
