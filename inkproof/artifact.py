@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from inkproof.atomic import write_json_atomic
 from inkproof.errors import InkproofError
 from inkproof.evaluation.metrics import CalibratedThresholds
 from inkproof.preprocess import PREPROCESS_VERSION, PreprocessConfig
@@ -104,12 +105,7 @@ class ModelCard:
         return dataclasses.replace(self, **changes)
 
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        temporary.replace(target)
-        return target
+        return write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCard:

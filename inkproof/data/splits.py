@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from inkproof.atomic import write_json_atomic
 from inkproof.data.pairs import PairSet
 from inkproof.data.records import SignatureDataset, writer_sort_key
 from inkproof.errors import SplitError, UnknownWriterError
@@ -94,12 +95,7 @@ class WriterSplit:
             raise SplitError(f"not a split manifest: missing or malformed {exc}") from None
 
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        temporary.replace(target)
-        return target
+        return write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> WriterSplit:

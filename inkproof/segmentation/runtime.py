@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from inkproof.artifact import ArtifactError, card_path_for, sha256_file
+from inkproof.atomic import write_json_atomic
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, load_image
 
 CARD_VERSION = 1
@@ -97,12 +98,7 @@ class SegmentationCard:
             raise ArtifactError(f"not a segmentation model card: {exc}") from None
 
     def save(self, path: str | Path) -> Path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(target.name + ".tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        temporary.replace(target)
-        return target
+        return write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> SegmentationCard:
