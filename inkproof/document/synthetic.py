@@ -1596,18 +1596,45 @@ def _signature_alpha(signature: npt.NDArray[np.generic]) -> F32:
     return np.ascontiguousarray(alpha[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2])
 
 
+def _masked_alpha(signature: npt.NDArray[np.generic], ink: Mask) -> F32:
+    """Ink coverage of a clean signature inside its ink mask; exactly 0 outside it.
+
+    Darkness is measured from the median paper outside the mask to the darkest ink, with a floor
+    just above MASK_THRESHOLD so that every mask pixel stays in the composited example's mask.
+    """
+    img = np.asarray(signature)
+    if img.ndim == 3:
+        img = img[..., :3].mean(axis=2)
+    mask = np.asarray(ink)
+    if img.ndim != 2 or min(img.shape) < 2 or mask.shape != img.shape or mask.dtype != np.bool_:
+        raise ValueError(f"ink must be a bool mask of the signature's shape {img.shape}, got {mask.dtype} {mask.shape}")
+    box = _bbox(mask)
+    if box is None:
+        raise ValueError("signature has no ink (its ink mask is empty)")
+    gray = img.astype(np.float32)
+    paper = float(np.median(gray[~mask])) if not mask.all() else 255.0
+    darkest = float(np.percentile(gray[mask], 1.0))
+    alpha = np.clip((np.float32(paper) - gray) / np.float32(max(paper - darkest, 30.0)), MASK_THRESHOLD + 0.1, 1.0)
+    alpha = np.where(mask, alpha, np.float32(0.0)).astype(np.float32)
+    x0, y0, x1, y1 = box
+    return np.ascontiguousarray(alpha[max(y0 - 2, 0) : y1 + 2, max(x0 - 2, 0) : x1 + 2])
+
+
 def cleaner_example(
     index: int,
     *,
     size: tuple[int, int] = (128, 384),
     seed: int = 0,
     signature: npt.NDArray[np.generic] | None = None,
+    ink: Mask | None = None,
 ) -> tuple[U8, Mask]:
     """One signature over a patch of document clutter: (uint8 noisy image of ``size``, bool ink mask).
 
     Clutter: printed text lines, a form line with its label, part of a stamp, paper texture; then
     blur, noise and JPEG. The signature is a synthetic writer's, or ``signature`` (a clean uint8
-    image, dark ink on light paper, any size) rescaled into the patch. Deterministic by (seed, index).
+    image, dark ink on light paper, any size) rescaled into the patch. ``ink`` (the signature's
+    boolean ink mask, e.g. :func:`inkproof.preprocess.ink_mask`) restricts its coverage to that mask,
+    so the source's paper, whatever its tone or texture, never becomes ink. Deterministic by (seed, index).
     """
     _check_int("index", index, 0, 2**63 - 1)
     _check_int("seed", seed, 0, 2**63 - 1)
@@ -1627,7 +1654,7 @@ def cleaner_example(
             p.ink = np.round(p.ink * 5.0) / 5.0
         alpha = _ink_alpha(pieces, 2)
     else:
-        src = _signature_alpha(signature)
+        src = _signature_alpha(signature) if ink is None else _masked_alpha(signature, ink)
         k = min(fill_w / src.shape[1], fill_h / src.shape[0])
         new = (max(2, round(src.shape[1] * k)), max(2, round(src.shape[0] * k)))
         im = Image.fromarray(src).resize(new, Image.Resampling.BILINEAR)
