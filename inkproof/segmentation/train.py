@@ -205,16 +205,24 @@ def mix_batch(
 
 
 def segmentation_loss(
-    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, *, dice_weight: float = 1.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    dice_weight: float = 1.0,
+    class_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Soft-label cross-entropy + ``dice_weight`` x soft Dice loss, weighted per pixel.
 
-    Dice averages over the classes present in the batch's targets: a class absent from a crop
-    would otherwise reward predicting nothing and dominate the mean.
+    ``class_weights`` (one per class) scale each class's cross-entropy term, for classes too rare
+    or too small for the network to learn at their natural frequency. Dice averages over the
+    classes present in the batch's targets: a class absent from a crop would otherwise reward
+    predicting nothing and dominate the mean.
     """
     log_probabilities = F.log_softmax(logits.float(), dim=1)
     total = weights.sum().clamp_min(1e-6)
-    cross_entropy = (-(targets * log_probabilities).sum(dim=1) * weights).sum() / total
+    weighted = targets if class_weights is None else targets * class_weights.view(1, -1, 1, 1)
+    cross_entropy = (-(weighted * log_probabilities).sum(dim=1) * weights).sum() / total
     if dice_weight == 0:
         return cross_entropy
     probabilities = log_probabilities.exp()
@@ -479,6 +487,7 @@ def train_segmentation(
     validation_fraction: float = 0.2,
     weight_decay: float = 1e-4,
     dice_weight: float = 1.0,
+    class_weights: Sequence[float] | None = None,
     warmup_epochs: float = 0.0,
     augment: AugmentSettings | None = AugmentSettings(),  # frozen, so a shared default is safe
     amp: bool = True,
@@ -516,6 +525,8 @@ def train_segmentation(
         train_set, val_set = dataset, validation
         if validation.palette != dataset.palette:
             raise TrainingError("the validation set's classes differ from the training set's")
+    if class_weights is not None and (len(class_weights) != config.classes or min(class_weights) <= 0):
+        raise TrainingError(f"class_weights needs {config.classes} positive values, got {list(class_weights)}")
     crop_size = (round_up(crop[0], config.multiple), round_up(crop[1], config.multiple))
     training_values: dict[str, Any] = {
         "epochs": epochs,
@@ -534,6 +545,8 @@ def train_segmentation(
         "threads": threads,
         "overlays": overlays,
     }
+    if class_weights is not None:  # recorded only when used, so runs from before it still resume
+        training_values["class_weights"] = [float(w) for w in class_weights]
     settings = _settings(config, dataset, training_values)
     split = {"train": list(train_set.keys), "validation": list(val_set.keys)}
     if resume:
@@ -552,6 +565,9 @@ def train_segmentation(
     channels_last = torch_device.type == "cuda"
     use_amp = amp and torch_device.type == "cuda"
     model.to(torch_device)
+    class_weight_tensor = (
+        None if class_weights is None else torch.tensor([float(w) for w in class_weights], device=torch_device)
+    )
     if channels_last:
         model.to(memory_format=torch.channels_last)
     model_name = name or f"{config.architecture}-{config.encoder}"
@@ -609,7 +625,9 @@ def train_segmentation(
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device_type=torch_device.type, dtype=torch.float16, enabled=use_amp):
                     logits = model(images)
-                loss = segmentation_loss(logits, targets, weights, dice_weight=dice_weight)
+                loss = segmentation_loss(
+                    logits, targets, weights, dice_weight=dice_weight, class_weights=class_weight_tensor
+                )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)

@@ -342,6 +342,22 @@ def test_loss_ignores_unlabelled_pixels_and_mixup_keeps_distributions() -> None:
     assert logits.grad is not None and float(logits.grad[1, :, 1, :].abs().sum()) == 0.0  # ignored pixels
 
 
+def test_class_weights_scale_each_class_cross_entropy() -> None:
+    import torch
+
+    from inkproof.segmentation.train import segmentation_loss, soft_targets
+
+    masks = torch.tensor([[[0, 0], [0, 2]]])  # class 2 is rare
+    targets, weights = soft_targets(masks, 3)
+    logits = torch.zeros(1, 3, 2, 2)  # uniform: every pixel costs log(3)
+    plain = segmentation_loss(logits, targets, weights, dice_weight=0)
+    ones = segmentation_loss(logits, targets, weights, dice_weight=0, class_weights=torch.ones(3))
+    rare = segmentation_loss(logits, targets, weights, dice_weight=0, class_weights=torch.tensor([1.0, 1.0, 5.0]))
+    assert torch.allclose(plain, ones)
+    # Three pixels weigh 1 and one weighs 5, over the same four labelled pixels.
+    assert float(rare) == pytest.approx(float(plain) * (3 + 5) / 4)
+
+
 def test_one_epoch_writes_the_run_folder(trained: SegmentationResult) -> None:
     run = trained.run_dir
     for name in ("segmentation.json", "split.json", "history.json", "history.png", "latest.json", "best/model.json"):
