@@ -8,10 +8,14 @@ import typer
 from inkproof import __version__
 from inkproof.cli import (
     benchmark_commands,
+    clean_commands,
     data_commands,
     demo_commands,
+    document_commands,
+    document_store_commands,
     export_commands,
     inference_commands,
+    report_commands,
     store_commands,
     synth_commands,
     train_commands,
@@ -25,9 +29,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+document_app = typer.Typer(
+    help="Whole documents: report on their signatures and fields; index and search a collection.",
+    no_args_is_help=True,
+)
+document_app.command("report")(report_commands.document_report)
+document_app.command("index")(document_store_commands.document_index)
+document_app.command("search")(document_store_commands.document_search)
+document_app.command("list")(document_store_commands.document_list)
+document_app.command("delete")(document_store_commands.document_delete)
+
 app.add_typer(data_commands.app, name="data")
+app.add_typer(document_app, name="document")
 app.add_typer(train_commands.models_app, name="models")
 app.add_typer(benchmark_commands.app, name="benchmark")
+app.add_typer(clean_commands.cleaner_app, name="cleaner")
 app.command("synth")(synth_commands.synth)
 app.command("demo")(demo_commands.demo)
 app.command("train")(train_commands.train)
@@ -38,6 +54,10 @@ app.command("export")(export_commands.export)
 app.command("quantize")(export_commands.quantize)
 app.command("verify")(inference_commands.verify)
 app.command("embed")(inference_commands.embed)
+app.command("clean")(clean_commands.clean)
+app.command("detect")(document_commands.detect)
+app.add_typer(document_commands.detector_app, name="detector")
+app.add_typer(document_commands.segment_app, name="segment")
 app.command("enroll")(store_commands.enroll)
 app.command("verify-claim")(store_commands.verify_claim)
 app.command("identify")(store_commands.identify)

@@ -25,6 +25,26 @@ DataOption = typer.Option(
 )
 FormatOption = typer.Option(None, "--format", help="Force a layout instead of auto-detecting it.")
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+ThreadsOption = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores).")
+DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+# Segmentation training (detector, cleaner, generic segment train).
+EncoderOption = typer.Option("tu-tf_efficientnet_lite0", "--encoder", help="smp encoder name.")
+PretrainedOption = typer.Option(
+    True, "--pretrained/--no-pretrained", help="ImageNet weights (local for tu-tf_efficientnet_lite0 only)."
+)
+ResumeOption = typer.Option(False, "--resume", help="Continue the run in --out after its last epoch.")
+
+
+def parse_crop(text: str) -> tuple[int, int]:
+    """``HEIGHT,WIDTH`` (or ``HEIGHTxWIDTH``) of a training crop, each at least 32 pixels."""
+    parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise typer.BadParameter(f"expected HEIGHT,WIDTH, got {text!r}") from None
+    if len(values) != 2 or min(values) < 32:
+        raise typer.BadParameter(f"expected HEIGHT,WIDTH of at least 32 pixels each, got {text!r}")
+    return values[0], values[1]
 
 
 def print_json(payload: Any) -> None:

@@ -1,0 +1,625 @@
+"""Find signatures, initials, handwritten dates, redactions and logos on document pages (torch-free).
+
+The detector is a segmentation network (:mod:`inkproof.segmentation`) trained to paint each field's
+box as a filled region of its class. At run time a page is resized so that its long side is the
+card's working size (the scale it was trained at), padded to the network's multiple, and each
+class's probability map is turned into boxes:
+
+1. threshold the class's probability map;
+2. dilate the result by a few pixels, only to group pieces (a signature whose strokes break apart
+   must give one box, not three);
+3. take the connected components of the dilated mask; each component's box is the extent of the
+   *undilated* pixels inside it (so the dilation does not inflate boxes), its confidence the mean
+   probability over them;
+4. drop boxes below the minimum size and map the rest back to page pixels.
+
+The settings (classes, working size, threshold, dilation, minimum size) live in the ``detector``
+section of the model card, a :class:`~inkproof.segmentation.runtime.SegmentationCard` JSON with that
+extra section, so a model and the way its maps are read travel together. The bundled model is at
+``inkproof/assets/models/detector/model.json``.
+
+Example::
+
+    from inkproof.document.detector import PageDetector, detect_document
+
+    detector = PageDetector.from_card()                   # the bundled model
+    result = detector.detect("page.png")                  # PageDetections
+    for field in result.detections:
+        print(field.label, field.box, f"{field.confidence:.2f}")
+    document = detect_document("contract.pdf", detector=detector, out="found")  # + crops, boxes.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from inkproof.artifact import ArtifactError, card_path_for
+from inkproof.atomic import write_json_atomic
+from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, load_pages
+from inkproof.errors import InkproofError
+from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from inkproof.segmentation.runtime import SegmentationCard, SegmentationEngine, pad_to_multiple
+
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "DetectorCard",
+    "DetectorModelMissingError",
+    "DetectorSettings",
+    "DocumentDetections",
+    "FieldDetection",
+    "PageDetections",
+    "PageDetector",
+    "annotate_page",
+    "boxes_from_probabilities",
+    "default_model_path",
+    "detect_document",
+    "label_runs",
+    "tighten_to_ink",
+    "to_working_scale",
+]
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "models" / "detector"
+DETECTOR_SECTION = "detector"
+Box = tuple[int, int, int, int]
+
+
+class DetectorModelMissingError(InkproofError, FileNotFoundError):
+    """No detector model where one was expected (the bundled one, or the path given)."""
+
+
+def default_model_path() -> Path:
+    """The bundled detector's card; raises :class:`DetectorModelMissingError` when it is absent."""
+    card = DEFAULT_MODEL_DIR / "model.json"
+    if not card.is_file():
+        raise DetectorModelMissingError(
+            f"no detector model at {card}; pass --model (a card from `inkproof detector export`) "
+            "or reinstall inkproof with its bundled assets"
+        )
+    return card
+
+
+# --- settings and card -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """How pages are scaled for the network and how its probability maps become boxes.
+
+    ``classes`` are the field classes in the network's channel order after background (channel 0).
+    ``long_side`` is the working size: a page is resized so its longer side has this many pixels.
+    ``merge`` (pixels at working scale) is the dilation used to group pieces; ``min_side`` and
+    ``min_area`` (working-scale pixels) drop specks. ``class_thresholds`` replace ``threshold`` for
+    the classes they name; boxes of the ``tighten`` classes shrink to the ink inside them (the maps
+    are coarser than a pen stroke, so a handwriting box read from them has a margin of paper).
+    ``inkproof detector tune`` chooses these on validation pages.
+    """
+
+    classes: tuple[str, ...]
+    long_side: int = 1024
+    threshold: float = 0.5
+    merge: int = 3
+    min_side: int = 4
+    min_area: int = 24
+    class_thresholds: tuple[tuple[str, float], ...] = ()
+    tighten: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        pairs = self.class_thresholds.items() if isinstance(self.class_thresholds, dict) else self.class_thresholds
+        object.__setattr__(self, "class_thresholds", tuple(sorted((str(k), float(v)) for k, v in pairs)))
+        object.__setattr__(self, "tighten", tuple(str(c) for c in self.tighten))
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be distinct and non-empty, got {self.classes}")
+        named = {name for name, _ in self.class_thresholds} | set(self.tighten)
+        if not named <= set(self.classes):
+            raise ValueError(f"class_thresholds/tighten name unknown classes: {sorted(named - set(self.classes))}")
+        if any(not 0.0 < level < 1.0 for _, level in self.class_thresholds):
+            raise ValueError(f"class thresholds must lie in (0, 1), got {dict(self.class_thresholds)}")
+        if not 32 <= int(self.long_side) <= 8192:
+            raise ValueError(f"long_side must lie in 32..8192, got {self.long_side}")
+        if not 0.0 < float(self.threshold) < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
+        if self.merge < 0 or self.min_side < 1 or self.min_area < 1:
+            raise ValueError("merge must be >= 0, min_side and min_area >= 1")
+
+    def threshold_of(self, label: str) -> float:
+        return dict(self.class_thresholds).get(label, self.threshold)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["classes"] = list(self.classes)
+        values["class_thresholds"] = dict(self.class_thresholds)
+        values["tighten"] = list(self.tighten)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DetectorSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown detector settings: {unknown}")
+        given = {
+            **values,
+            "classes": tuple(values["classes"]),
+            "class_thresholds": tuple(dict(values.get("class_thresholds") or {}).items()),
+            "tighten": tuple(values.get("tighten", ())),
+        }
+        return cls(**given)
+
+
+@dataclass(frozen=True)
+class DetectorCard:
+    """A segmentation card plus the ``detector`` section (settings and measured evaluation)."""
+
+    segmentation: SegmentationCard
+    settings: DetectorSettings
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = self.segmentation.class_names
+        if tuple(names[1:]) != self.settings.classes:
+            raise ArtifactError(
+                f"the detector classes {list(self.settings.classes)} do not match the model's "
+                f"non-background classes {list(names[1:])}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.segmentation.to_dict(),
+            DETECTOR_SECTION: {"settings": self.settings.to_dict(), "evaluation": self.evaluation},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> DetectorCard:
+        source = Path(path)
+        if not source.is_file():
+            raise DetectorModelMissingError(f"no detector model card at {source}")
+        try:
+            values = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ArtifactError(f"cannot read model card {source}: {exc}") from None
+        section = values.get(DETECTOR_SECTION) if isinstance(values, dict) else None
+        if not isinstance(section, dict) or "settings" not in section:
+            raise ArtifactError(
+                f"{source} is not a detector card (no '{DETECTOR_SECTION}' section); "
+                "export one with `inkproof detector export`"
+            )
+        try:
+            settings = DetectorSettings.from_dict(section["settings"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{source}: bad detector settings ({exc})") from None
+        return cls(SegmentationCard.from_dict(values), settings, dict(section.get("evaluation") or {}))
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldDetection:
+    """One found field: ``box`` is (x0, y0, x1, y1) in page pixels, x1/y1 exclusive."""
+
+    label: str
+    box: Box
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "box": list(self.box), "confidence": round(float(self.confidence), 4)}
+
+
+@dataclass(frozen=True)
+class PageDetections:
+    page: int  # 0-based page index in its document
+    width: int
+    height: int
+    detections: tuple[FieldDetection, ...]  # highest confidence first
+    milliseconds: float = float("nan")  # resize + network + boxes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "page": self.page + 1,
+            "width": self.width,
+            "height": self.height,
+            "milliseconds": round(self.milliseconds, 2) if np.isfinite(self.milliseconds) else None,
+            "detections": [d.to_dict() for d in self.detections],
+        }
+
+    def of(self, label: str) -> tuple[FieldDetection, ...]:
+        return tuple(d for d in self.detections if d.label == label)
+
+
+@dataclass(frozen=True)
+class DocumentDetections:
+    source: str
+    model: str
+    pages: tuple[PageDetections, ...]
+    files: tuple[Path, ...] = ()  # what detect_document wrote (boxes.json, crops, annotated pages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "model": self.model,
+            "pages": [p.to_dict() for p in self.pages],
+            "files": [str(f) for f in self.files],
+        }
+
+    @property
+    def count(self) -> int:
+        return sum(len(p.detections) for p in self.pages)
+
+
+# --- geometry (pure numpy; shared with training) -------------------------------------------------
+
+
+def working_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(w, h) of a page resized so that its longer side is ``long_side`` (aspect kept)."""
+    factor = long_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def to_working_scale(gray: np.ndarray, long_side: int) -> np.ndarray:
+    """The page resized to the working size: area averaging when shrinking (thin strokes of bilevel
+    scans become gray instead of vanishing), bilinear when enlarging. Training uses the same call."""
+    height, width = gray.shape
+    size = working_size(width, height, long_side)
+    if size == (width, height):
+        return gray
+    method = Image.Resampling.BOX if size[0] < width else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(gray).resize(size, method), dtype=np.uint8)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation by a (2r+1)^2 square, separably through box sums (O(pixels) for any r)."""
+    if radius <= 0:
+        return mask
+    out = mask
+    for axis in (0, 1):
+        counts = np.cumsum(out, axis=axis, dtype=np.int32)
+        padded = np.concatenate([np.zeros_like(counts.take([0], axis=axis)), counts], axis=axis)
+        length = out.shape[axis]
+        upper = np.minimum(np.arange(length) + radius + 1, length)
+        lower = np.maximum(np.arange(length) - radius, 0)
+        out = (padded.take(upper, axis=axis) - padded.take(lower, axis=axis)) > 0
+    return out
+
+
+def label_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """8-connected components of a boolean (H, W) mask, as horizontal runs.
+
+    Returns (rows, starts, ends, component, count): run ``i`` covers ``mask[rows[i],
+    starts[i]:ends[i]]`` and belongs to component ``component[i]`` (0..count-1, numbered in
+    raster order of their first run). Runs instead of a label image keep this fast in numpy and
+    plain Python: a page's heat map has a few thousand runs, not hundreds of thousands of pixels.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    height = mask.shape[0]
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    start_rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # same raster order as the starts, one end per start
+    count = len(starts)
+    parent = list(range(count))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    bounds = np.searchsorted(start_rows, np.arange(height + 1))
+    s_list, e_list = starts.tolist(), ends.tolist()
+    for row in range(1, height):
+        a, a_end = int(bounds[row - 1]), int(bounds[row])
+        b, b_end = int(bounds[row]), int(bounds[row + 1])
+        # Two pointers over the previous row's and this row's runs; 8-connectivity means runs touch
+        # when they overlap after widening by one pixel.
+        while a < a_end and b < b_end:
+            if s_list[a] <= e_list[b] and s_list[b] <= e_list[a]:
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+            if e_list[a] < e_list[b]:
+                a += 1
+            else:
+                b += 1
+    roots = np.array([find(i) for i in range(count)], dtype=np.int64)
+    unique, component = np.unique(roots, return_inverse=True)
+    return start_rows, starts, ends, component.reshape(-1), len(unique)
+
+
+def boxes_from_probabilities(
+    probabilities: np.ndarray,
+    settings: DetectorSettings,
+    *,
+    scale: tuple[float, float] = (1.0, 1.0),
+    page_size: tuple[int, int] | None = None,
+    threshold: float | None = None,
+) -> list[FieldDetection]:
+    """Boxes of every field class from (C, h, w) probabilities (channel 0 background).
+
+    ``scale`` is (working width / page width, working height / page height); boxes are divided by
+    it and clipped to ``page_size`` (w, h) when given. ``threshold`` replaces the settings' for
+    every class. Highest confidence first.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.ndim != 3 or probabilities.shape[0] != len(settings.classes) + 1:
+        raise ValueError(f"expected ({len(settings.classes) + 1}, h, w) probabilities, got shape {probabilities.shape}")
+    sx, sy = scale
+    found: list[FieldDetection] = []
+    for channel, label in enumerate(settings.classes, start=1):
+        level = settings.threshold_of(label) if threshold is None else float(threshold)
+        full = probabilities[channel] >= level
+        if not full.any():
+            continue
+        # Work inside the mask's bounding rectangle (plus the dilation): fields cover a small part
+        # of a page, so this keeps the cost near the fields' size rather than the page's.
+        ys, xs = np.nonzero(full.any(axis=1))[0], np.nonzero(full.any(axis=0))[0]
+        top, left = max(0, int(ys[0]) - settings.merge), max(0, int(xs[0]) - settings.merge)
+        bottom = min(full.shape[0], int(ys[-1]) + 1 + settings.merge)
+        right = min(full.shape[1], int(xs[-1]) + 1 + settings.merge)
+        mask = full[top:bottom, left:right]
+        heat = probabilities[channel, top:bottom, left:right]
+        group_rows, group_starts, _, group_of, groups = label_runs(_dilate(mask, settings.merge))
+        # The undilated runs, each inside exactly one dilated run of its row: find that run.
+        edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+        rows, starts = np.nonzero(edges == 1)
+        _, ends = np.nonzero(edges == -1)
+        width = mask.shape[1] + 1
+        keys = group_rows.astype(np.int64) * width + group_starts
+        owner = group_of[np.searchsorted(keys, rows.astype(np.int64) * width + starts, side="right") - 1]
+        flat = rows.astype(np.int64) * mask.shape[1]
+        bounds = np.stack([flat + starts, flat + ends], axis=1).reshape(-1)
+        # reduceat sums each [start, end) run; every second entry spans a gap and is dropped.
+        run_mass = np.add.reduceat(np.append(heat.reshape(-1), 0.0).astype(np.float64), bounds)[::2]
+        area = np.bincount(owner, weights=ends - starts, minlength=groups)
+        mass = np.bincount(owner, weights=run_mass, minlength=groups)
+        x0 = np.full(groups, np.iinfo(np.int64).max)
+        y0 = np.full(groups, np.iinfo(np.int64).max)
+        x1 = np.zeros(groups, dtype=np.int64)
+        y1 = np.zeros(groups, dtype=np.int64)
+        np.minimum.at(x0, owner, starts + left)
+        np.minimum.at(y0, owner, rows + top)
+        np.maximum.at(x1, owner, ends + left)
+        np.maximum.at(y1, owner, rows + top + 1)
+        for g in range(groups):
+            if area[g] < settings.min_area or min(x1[g] - x0[g], y1[g] - y0[g]) < settings.min_side:
+                continue
+            box = (
+                int(np.floor(x0[g] / sx)),
+                int(np.floor(y0[g] / sy)),
+                int(np.ceil(x1[g] / sx)),
+                int(np.ceil(y1[g] / sy)),
+            )
+            if page_size is not None:
+                box = (max(0, box[0]), max(0, box[1]), min(page_size[0], box[2]), min(page_size[1], box[3]))
+            found.append(FieldDetection(label, box, float(mass[g] / area[g])))
+    found.sort(key=lambda d: (-d.confidence, d.label, d.box))
+    return found
+
+
+def tighten_to_ink(
+    gray: np.ndarray, detections: Sequence[FieldDetection], classes: Sequence[str]
+) -> list[FieldDetection]:
+    """Shrink the boxes of ``classes`` to the ink inside them (pixels darker than the page's Otsu level).
+
+    A box with no ink inside is kept as it is; other classes pass unchanged.
+    """
+    from inkproof.preprocess.signature import otsu_threshold
+
+    wanted = set(classes)
+    if not wanted.intersection(d.label for d in detections):
+        return list(detections)
+    ink = gray < otsu_threshold(gray)
+    tightened: list[FieldDetection] = []
+    for detection in detections:
+        x0, y0, x1, y1 = detection.box
+        inside = ink[y0:y1, x0:x1]
+        if detection.label not in wanted or not inside.any():
+            tightened.append(detection)
+            continue
+        rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+        box = (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
+        tightened.append(dataclasses.replace(detection, box=box))
+    return tightened
+
+
+# --- the detector ------------------------------------------------------------------------------
+
+
+class PageDetector:
+    """An exported detector (ONNX + detector card) run with onnxruntime; no torch."""
+
+    def __init__(
+        self,
+        card: DetectorCard,
+        model_path: str | Path,
+        *,
+        threads: int | None = None,
+        device: str = "cpu",
+        threshold: float | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+        self.card = card
+        self.settings = card.settings
+        self.threshold_override = None if threshold is None else float(threshold)
+        self.max_pixels = max_pixels
+        self.engine = SegmentationEngine(card.segmentation, model_path, device=device, threads=threads)
+
+    @classmethod
+    def from_card(cls, card: str | Path | None = None, **options: Any) -> PageDetector:
+        """Load a detector card (``model.json``), its ``.onnx`` or its folder; None: the bundled model."""
+        if card is None:
+            path = default_model_path()
+        else:
+            given = Path(card)
+            if not given.exists():
+                raise DetectorModelMissingError(f"no detector model at {given}")
+            path = card_path_for(given)
+        loaded = DetectorCard.load(path)
+        if loaded.segmentation.format != "onnx":
+            raise ArtifactError(f"{path} describes a {loaded.segmentation.format} model; export it to ONNX first")
+        return cls(loaded, loaded.segmentation.path_of("model", path), **options)
+
+    @property
+    def name(self) -> str:
+        return self.card.segmentation.name
+
+    @property
+    def threshold(self) -> float:
+        """The threshold every class uses when overridden, else the card's default one."""
+        return self.settings.threshold if self.threshold_override is None else self.threshold_override
+
+    def probabilities(self, gray: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+        """(C, h, w) probabilities at working scale and the (x, y) scale from page to working pixels."""
+        height, width = gray.shape
+        small = to_working_scale(gray, self.settings.long_side)
+        h, w = small.shape
+        padded = pad_to_multiple(small, self.engine.multiple, value=self.card.segmentation.pad_value)
+        output = self.engine.run(padded.astype(np.float32)[None, None] * np.float32(1 / 255))[0]
+        return output[:, :h, :w], (w / width, h / height)
+
+    def detect(self, page: ImageSource, *, index: int = 0, threshold: float | None = None) -> PageDetections:
+        """The fields on one page (any image :func:`~inkproof.imaging.load_image` reads).
+
+        ``threshold`` overrides the detector's for this call; ``index`` is recorded as the page number.
+        """
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+        gray = load_image(page, max_pixels=self.max_pixels)
+        began = time.perf_counter()
+        probabilities, scale = self.probabilities(gray)
+        height, width = gray.shape
+        level = self.threshold_override if threshold is None else threshold
+        boxes = boxes_from_probabilities(
+            probabilities, self.settings, scale=scale, page_size=(width, height), threshold=level
+        )
+        if self.settings.tighten:
+            boxes = tighten_to_ink(gray, boxes, self.settings.tighten)
+        elapsed = (time.perf_counter() - began) * 1000.0
+        return PageDetections(index, width, height, tuple(boxes), elapsed)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> PageDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- drawing and writing -------------------------------------------------------------------------
+
+_TRUTH_COLOUR = (0, 170, 0)
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def annotate_page(
+    gray: np.ndarray,
+    detections: Sequence[FieldDetection],
+    colours: dict[str, tuple[int, int, int]],
+    *,
+    truth: Sequence[tuple[str, Box]] = (),
+    longest: int | None = 1600,
+) -> np.ndarray:
+    """The page in RGB with predicted boxes in their class colours (label and confidence on top)
+    and, when given, ground-truth boxes as thin green frames; downscaled to ``longest`` pixels."""
+    image = Image.fromarray(np.asarray(gray, dtype=np.uint8)).convert("RGB")
+    factor = 1.0
+    if longest is not None and max(image.size) > longest:
+        factor = longest / max(image.size)
+        image = image.resize((round(image.width * factor), round(image.height * factor)), Image.Resampling.BOX)
+    draw = ImageDraw.Draw(image)
+    font = _font(max(11, round(max(image.size) / 90)))
+    for label, box in truth:
+        x0, y0, x1, y1 = (v * factor for v in box)
+        draw.rectangle((x0 - 3, y0 - 3, x1 + 2, y1 + 2), outline=_TRUTH_COLOUR, width=1)
+        draw.text((x0 - 3, y1 + 3), f"truth: {label}", fill=_TRUTH_COLOUR, font=font)
+    for detection in detections:
+        colour = colours.get(detection.label, (255, 0, 255))
+        x0, y0, x1, y1 = (v * factor for v in detection.box)
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)
+        text = f"{detection.label} {detection.confidence:.2f}"
+        top = max(0.0, y0 - font.size - 4) if isinstance(font, ImageFont.FreeTypeFont) else max(0.0, y0 - 14)
+        draw.text((x0, top), text, fill=colour, font=font)
+    return np.asarray(image)
+
+
+def class_colours(card: DetectorCard) -> dict[str, tuple[int, int, int]]:
+    names, colours = card.segmentation.class_names, card.segmentation.class_colors
+    return {name: tuple(colour) for name, colour in zip(names[1:], colours[1:], strict=True)}  # type: ignore[misc]
+
+
+def _save(image: np.ndarray, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    Image.fromarray(np.ascontiguousarray(image)).save(temporary, format="PNG")
+    temporary.replace(path)
+    return path
+
+
+def _write_outputs(
+    pages: Sequence[Page], results: Sequence[PageDetections], card: DetectorCard, out: Path
+) -> list[Path]:
+    colours = class_colours(card)
+    files: list[Path] = []
+    for page, result in zip(pages, results, strict=True):
+        counters: dict[str, int] = {}
+        for detection in result.detections:
+            counters[detection.label] = counters.get(detection.label, 0) + 1
+            x0, y0, x1, y1 = detection.box
+            name = f"page{page.index + 1}_{detection.label}_{counters[detection.label]}.png"
+            files.append(_save(page.image[y0:y1, x0:x1], out / "crops" / name))
+        annotated = annotate_page(page.image, result.detections, colours)
+        files.append(_save(annotated, out / f"page{page.index + 1}_annotated.png"))
+    return files
+
+
+def detect_document(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    detector: PageDetector | None = None,
+    model: str | Path | None = None,
+    threshold: float | None = None,
+    threads: int | None = None,
+    out: str | Path | None = None,
+    dpi: float = DEFAULT_DPI,
+    max_pages: int = DEFAULT_MAX_PAGES,
+) -> DocumentDetections:
+    """Detect fields on every page of a PNG/JPEG/TIFF/PDF (:func:`~inkproof.document.pages.load_pages`).
+
+    ``detector`` is reused when given, else one is loaded from ``model`` (default: the bundled
+    model). With ``out``, writes ``boxes.json`` (this result), ``crops/page1_signature_1.png`` ...
+    (page pixels) and ``page1_annotated.png`` ... there.
+    """
+    pages = load_pages(source, dpi=dpi, max_pages=max_pages)
+    active = detector or PageDetector.from_card(model, threads=threads)
+    try:
+        results = tuple(active.detect(page.image, index=page.index, threshold=threshold) for page in pages)
+        document = DocumentDetections(pages[0].source, active.name, results)
+        if out is None:
+            return document
+        folder = Path(out)
+        boxes = folder / "boxes.json"
+        document = dataclasses.replace(document, files=(boxes, *_write_outputs(pages, results, active.card, folder)))
+        boxes.write_text(json.dumps(document.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return document
+    finally:
+        if detector is None:
+            active.close()

@@ -1,0 +1,350 @@
+"""The page detector: boxes from probability maps, cards, the bundled model (torch-free), typed errors,
+and training examples. Everything here runs on synthetic pages; Tobacco800 tests are marked realdata.
+
+The tiny train -> export -> evaluate -> detect chain runs through the CLI in
+``tests/cli/test_document_cli.py``, so the (slow) ONNX export happens once per test session.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inkproof.artifact import ArtifactError
+from inkproof.document.detector import (
+    DEFAULT_MODEL_DIR,
+    DetectorCard,
+    DetectorModelMissingError,
+    DetectorSettings,
+    FieldDetection,
+    PageDetector,
+    _dilate,
+    annotate_page,
+    boxes_from_probabilities,
+    detect_document,
+    label_runs,
+    tighten_to_ink,
+    to_working_scale,
+    working_size,
+)
+from inkproof.document.detector_training import DETECTOR_PALETTE, boxes_to_mask, synthetic_truth
+from inkproof.document.pages import InvalidDocumentError
+from inkproof.document.synthetic import PageConfig, render_page
+from inkproof.evaluation.detection import box_iou
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ("signature", "initials", "handwritten_date", "redaction", "logo")
+BUNDLED = DEFAULT_MODEL_DIR / "model.json"
+
+
+def probability_maps(height: int, width: int) -> np.ndarray:
+    """Background everywhere; fields are painted in by the tests."""
+    maps = np.zeros((len(CLASSES) + 1, height, width), dtype=np.float32)
+    maps[0] = 1.0
+    return maps
+
+
+def paint(maps: np.ndarray, label: str, box: tuple[int, int, int, int], value: float) -> None:
+    x0, y0, x1, y1 = box
+    channel = CLASSES.index(label) + 1
+    maps[channel, y0:y1, x0:x1] = value
+    maps[0, y0:y1, x0:x1] = 1.0 - value
+
+
+# --- connected components and dilation ------------------------------------------------------------
+
+
+def test_label_runs_agree_with_scipy() -> None:
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        mask = rng.random((int(rng.integers(1, 30)), int(rng.integers(1, 30)))) < rng.uniform(0.05, 0.7)
+        rows, starts, ends, component, count = label_runs(mask)
+        labels, expected = ndimage.label(mask, structure=np.ones((3, 3)))
+        assert count == expected
+        rebuilt = np.zeros_like(labels)
+        for row, start, end, index in zip(rows, starts, ends, component, strict=True):
+            rebuilt[row, start:end] = index + 1
+        # The same partition of the pixels, whatever the numbering.
+        pairs = {(int(a), int(b)) for a, b in zip(rebuilt[mask], labels[mask], strict=True)}
+        assert len(pairs) == count == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+        radius = int(rng.integers(1, 4))
+        square = np.ones((2 * radius + 1, 2 * radius + 1), dtype=bool)
+        np.testing.assert_array_equal(_dilate(mask, radius), ndimage.binary_dilation(mask, structure=square))
+
+
+def test_label_runs_of_an_empty_mask() -> None:
+    rows, starts, ends, component, count = label_runs(np.zeros((5, 7), dtype=bool))
+    assert count == 0 and len(rows) == len(starts) == len(ends) == len(component) == 0
+
+
+# --- boxes from probability maps ----------------------------------------------------------------
+
+
+def test_pieces_of_one_signature_merge_into_one_tight_box() -> None:
+    maps = probability_maps(60, 100)
+    for x0 in (10, 24, 38):  # three strokes 2 px apart
+        paint(maps, "signature", (x0, 20, x0 + 12, 35), 0.9)
+    merged = boxes_from_probabilities(maps, DetectorSettings(CLASSES, merge=2, min_area=4))
+    assert [(d.label, d.box) for d in merged] == [("signature", (10, 20, 50, 35))]  # not inflated by the dilation
+    assert merged[0].confidence == pytest.approx(0.9)
+    apart = boxes_from_probabilities(maps, DetectorSettings(CLASSES, merge=0, min_area=4))
+    assert sorted(d.box for d in apart) == [(10, 20, 22, 35), (24, 20, 36, 35), (38, 20, 50, 35)]
+
+
+def test_threshold_min_size_and_classes() -> None:
+    maps = probability_maps(80, 120)
+    paint(maps, "signature", (5, 5, 45, 25), 0.95)
+    paint(maps, "logo", (60, 5, 110, 40), 0.4)  # below the default threshold
+    paint(maps, "handwritten_date", (10, 60, 12, 62), 0.99)  # a 2x2 speck
+    settings = DetectorSettings(CLASSES, threshold=0.5, min_side=3, min_area=6)
+    found = boxes_from_probabilities(maps, settings)
+    assert [(d.label, d.box) for d in found] == [("signature", (5, 5, 45, 25))]
+    lower = boxes_from_probabilities(maps, settings, threshold=0.3)
+    assert [d.label for d in lower] == ["signature", "logo"]  # highest confidence first
+    assert lower[1].confidence == pytest.approx(0.4)
+
+
+def test_class_thresholds_apply_per_class_unless_one_threshold_is_given() -> None:
+    maps = probability_maps(64, 128)
+    paint(maps, "signature", (5, 5, 40, 30), 0.6)
+    paint(maps, "logo", (60, 5, 110, 40), 0.6)
+    settings = DetectorSettings(CLASSES, threshold=0.5, min_side=3, min_area=6, class_thresholds=(("logo", 0.7),))
+    assert [d.label for d in boxes_from_probabilities(maps, settings)] == ["signature"]
+    assert {d.label for d in boxes_from_probabilities(maps, settings, threshold=0.5)} == {"signature", "logo"}
+
+
+def test_tightening_shrinks_handwriting_boxes_to_their_ink() -> None:
+    page = np.full((100, 200), 250, dtype=np.uint8)
+    page[40:52, 60:130] = 20  # the ink of a signature
+    page[80:90, 10:30] = 20  # ink of something outside every box
+    loose = FieldDetection("signature", (50, 30, 150, 70), 0.9)
+    logo = FieldDetection("logo", (50, 30, 150, 70), 0.8)
+    blank = FieldDetection("signature", (150, 0, 200, 20), 0.7)  # no ink inside: kept as it is
+    tight, untouched, kept = tighten_to_ink(page, [loose, logo, blank], ("signature",))
+    assert tight.box == (60, 40, 130, 52) and tight.confidence == 0.9
+    assert untouched == logo and kept == blank
+
+
+def test_boxes_map_back_to_page_pixels_and_clip() -> None:
+    maps = probability_maps(50, 40)
+    paint(maps, "redaction", (10, 5, 40, 15), 0.8)  # touches the right edge
+    found = boxes_from_probabilities(
+        maps, DetectorSettings(CLASSES), scale=(0.25, 0.5), page_size=(159, 100), threshold=0.5
+    )
+    # x: 10/0.25 = 40 .. 40/0.25 = 160 -> clipped to the page width 159; y: 5/0.5 .. 15/0.5.
+    assert [d.box for d in found] == [(40, 10, 159, 30)]
+
+
+def test_an_empty_page_has_no_boxes() -> None:
+    assert boxes_from_probabilities(probability_maps(64, 48), DetectorSettings(CLASSES)) == []
+    with pytest.raises(ValueError, match="probabilities"):
+        boxes_from_probabilities(np.zeros((3, 8, 8), np.float32), DetectorSettings(CLASSES))
+
+
+def test_working_scale_keeps_the_aspect_ratio() -> None:
+    page = np.full((1754, 1240), 255, dtype=np.uint8)
+    page[800:900, 300:700] = 0
+    small = to_working_scale(page, 512)
+    assert small.shape == (512, 362) and working_size(1240, 1754, 512) == (362, 512)
+    assert small.min() == 0 and small.max() == 255
+    assert to_working_scale(np.zeros((100, 50), np.uint8), 200).shape == (200, 100)  # small pages grow
+
+
+def test_boxes_to_mask_keeps_small_boxes_inside_big_ones_visible() -> None:
+    boxes = [("signature", (20.0, 20.0, 40.0, 30.0)), ("logo", (0.0, 0.0, 100.0, 100.0))]
+    mask = boxes_to_mask((50, 50), boxes, (0.5, 0.5))
+    names = DETECTOR_PALETTE.names
+    assert names[mask[12, 15]] == "signature" and names[mask[2, 2]] == "logo"
+    assert int((mask == names.index("signature")).sum()) == 10 * 5
+
+
+def test_synthetic_training_pages_have_their_boxes_painted() -> None:
+    image, boxes = synthetic_truth(3, seed=11, size=(600, 800))
+    assert image.shape == (800, 600) and boxes
+    small = to_working_scale(image, 200)
+    mask = boxes_to_mask(small.shape, boxes, (small.shape[1] / 600, small.shape[0] / 800))
+    for label, _ in boxes:
+        assert (mask == DETECTOR_PALETTE.names.index(label)).any()
+
+
+# --- cards and errors ---------------------------------------------------------------------------
+
+
+def test_settings_round_trip_and_validation() -> None:
+    settings = DetectorSettings(
+        CLASSES, long_side=640, threshold=0.4, merge=2, class_thresholds=(("logo", 0.7),), tighten=("signature",)
+    )
+    assert DetectorSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+    assert settings.threshold_of("logo") == 0.7 and settings.threshold_of("signature") == 0.4
+    with pytest.raises(ValueError, match="threshold"):
+        DetectorSettings(CLASSES, threshold=1.0)
+    with pytest.raises(ValueError, match="unknown classes"):
+        DetectorSettings(CLASSES, tighten=("stamp",))
+    with pytest.raises(ValueError, match="class thresholds"):
+        DetectorSettings(CLASSES, class_thresholds=(("logo", 0.0),))
+    with pytest.raises(ValueError, match="unknown"):
+        DetectorSettings.from_dict({**settings.to_dict(), "nms": 0.5})
+
+
+def test_training_config_round_trips_class_weights() -> None:
+    from inkproof.document.detector_training import DetectorTrainingConfig
+
+    plain = DetectorTrainingConfig()
+    assert "class_weights" not in plain.to_dict()  # runs saved before the field existed still match
+    weighted = DetectorTrainingConfig(class_weights=(1, 1, 4, 2, 1, 2))
+    assert DetectorTrainingConfig.from_dict(json.loads(json.dumps(weighted.to_dict()))) == weighted
+    with pytest.raises(ValueError, match="class_weights"):
+        DetectorTrainingConfig(class_weights=(1.0, 2.0))
+
+
+def test_missing_and_wrong_models_raise_typed_errors(tmp_path: Path) -> None:
+    with pytest.raises(DetectorModelMissingError, match="no detector model"):
+        PageDetector.from_card(tmp_path / "nowhere" / "model.json")
+    plain = tmp_path / "segmentation.json"
+    plain.write_text(json.dumps({"task": "segmentation", "name": "x"}), encoding="utf-8")
+    with pytest.raises(ArtifactError, match="not a detector card"):
+        DetectorCard.load(plain)
+
+
+# --- the bundled model --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled() -> PageDetector:
+    if not BUNDLED.is_file():
+        pytest.fail(f"the bundled detector {BUNDLED} is missing from the package")
+    return PageDetector.from_card(threads=1)
+
+
+def test_bundled_card_records_its_settings_and_evaluation(bundled: PageDetector) -> None:
+    card = bundled.card
+    assert card.settings.classes == CLASSES
+    assert card.segmentation.format == "onnx"
+    assert card.segmentation.class_names == ("background", *CLASSES)
+    assert (DEFAULT_MODEL_DIR / card.segmentation.files["model"]).stat().st_size < 11_000_000
+    assert "tobacco800-test" in card.evaluation and "synthetic-test" in card.evaluation
+
+
+def test_bundled_model_finds_the_signatures_of_an_unseen_synthetic_page(bundled: PageDetector) -> None:
+    page = render_page(0, PageConfig(width=1240, height=1754, seed=424242, signatures=(1, 2)))  # an unused seed
+    image, boxes = page.image, [(f.label, f.box) for f in page.fields]
+    result = bundled.detect(image)
+    assert (result.width, result.height) == (image.shape[1], image.shape[0])
+    signatures = [box for label, box in boxes if label == "signature"]
+    found = [d.box for d in result.of("signature")]
+    assert signatures, "the page config asks for signatures"
+    for truth in signatures:
+        assert max((box_iou(truth, box) for box in found), default=0.0) >= 0.5, (truth, found)
+    for detection in result.detections:
+        x0, y0, x1, y1 = detection.box
+        assert 0 <= x0 < x1 <= result.width and 0 <= y0 < y1 <= result.height
+        assert 0.0 < detection.confidence <= 1.0
+    blank = bundled.detect(np.full((1100, 850), 250, dtype=np.uint8))
+    assert blank.detections == ()
+
+
+def test_detect_document_writes_boxes_crops_and_annotated_pages(bundled: PageDetector, tmp_path: Path) -> None:
+    pages = [Image.fromarray(synthetic_truth(i, seed=424242)[0]) for i in (0, 1)]
+    scan = tmp_path / "scan.tif"
+    pages[0].save(scan, save_all=True, append_images=pages[1:])
+    result = detect_document(scan, detector=bundled, out=tmp_path / "found")
+    assert [p.page for p in result.pages] == [0, 1]
+    saved = json.loads((tmp_path / "found" / "boxes.json").read_text(encoding="utf-8"))
+    assert saved == json.loads(json.dumps(result.to_dict()))
+    crops = sorted((tmp_path / "found" / "crops").iterdir())
+    assert len(crops) == result.count > 0
+    first = result.pages[0].detections[0]
+    x0, y0, x1, y1 = first.box
+    with Image.open(tmp_path / "found" / "crops" / f"page1_{first.label}_1.png") as crop:
+        assert crop.size == (x1 - x0, y1 - y0)
+    for page in (1, 2):
+        with Image.open(tmp_path / "found" / f"page{page}_annotated.png") as annotated:
+            assert annotated.mode == "RGB"
+
+
+def test_runtime_does_not_import_torch(tmp_path: Path) -> None:
+    page = tmp_path / "page.png"
+    Image.fromarray(synthetic_truth(2, seed=424242)[0]).save(page)
+    script = (
+        "import sys\n"
+        "from inkproof.document.detector import detect_document\n"
+        f"result = detect_document({str(page)!r}, threads=1)\n"
+        "assert result.pages[0].width == 1240, result.pages[0]\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'timm', 'albumentations'})\n"
+        "assert not heavy, heavy\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_bad_pages_and_documents_raise_typed_errors(bundled: PageDetector, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(InvalidDocumentError, match="not a PDF or a readable image"):
+        detect_document(broken, detector=bundled)
+    pages = [Image.new("L", (200, 280), 255) for _ in range(3)]
+    pdf = tmp_path / "three.pdf"
+    pages[0].save(pdf, save_all=True, append_images=pages[1:])
+    with pytest.raises(InvalidDocumentError, match="3 pages exceed the limit of 2"):
+        detect_document(pdf, detector=bundled, max_pages=2)
+
+
+def test_annotated_page_shows_truth_and_predictions() -> None:
+    from inkproof.document.detector import FieldDetection
+
+    gray = np.full((400, 300), 255, dtype=np.uint8)
+    image = annotate_page(
+        gray,
+        [FieldDetection("signature", (20, 20, 120, 60), 0.9)],
+        {"signature": (220, 30, 30)},
+        truth=[("signature", (25, 25, 115, 55))],
+        longest=None,
+    )
+    assert image.shape == (400, 300, 3)
+    assert tuple(image[20, 60]) == (220, 30, 30)  # the prediction's top edge
+    assert tuple(image[22, 60]) == (0, 170, 0)  # the truth frame, 3 px outside its box
+
+
+# --- Tobacco800 (real data, never copied into the repository) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def tobacco(shared_data: Path) -> Path:
+    root = shared_data / "tobacco800"
+    if not (root / "train.csv").is_file():
+        pytest.skip(f"Tobacco800 not found at {root}")
+    return root
+
+
+@pytest.mark.realdata
+def test_tobacco_train_validation_and_test_pages_are_disjoint(tobacco: Path) -> None:
+    from inkproof.document.detector_training import DetectorTrainingConfig, tobacco_splits
+
+    fit, validation, test = tobacco_splits(tobacco, DetectorTrainingConfig())
+    sets = [{p.path for p in part} for part in (fit, validation, test)]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    assert sum(len(s) for s in sets) == 1039
+    authors = [{b.author for p in part for b in p.boxes if b.author} for part in (fit, validation, test)]
+    assert not (authors[0] & authors[1]) and not (authors[0] & authors[2]) and not (authors[1] & authors[2])
+    documents = [{p.document for p in part} for part in (fit, validation, test)]
+    assert not (documents[0] & documents[2]) and not (documents[1] & documents[2])
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_bundled_model_on_held_out_tobacco_pages(tobacco: Path, tmp_path: Path) -> None:
+    from inkproof.document.detector_training import evaluate_detector
+
+    evaluation = evaluate_detector(BUNDLED, data=tobacco, out=tmp_path, synthetic_pages=0, annotated=2, progress=False)
+    scores = evaluation.sets[0]
+    assert scores.name == "tobacco800-test" and scores.pages > 150
+    assert scores.ap50["signature"] >= 0.85, scores.ap50
