@@ -5,28 +5,41 @@ Uploads only: no endpoint opens a path or URL sent by a client. Each request is 
 per file, files per request, pixels per image). Every endpoint except ``/api/v1/health`` and the
 static UI needs an API key (``X-API-Key`` or ``Authorization: Bearer``); keys are stored hashed.
 Errors are JSON ``{"error": {"type", "message"}}`` with a 4xx status, never a traceback.
+
+``POST /api/v1/documents/report`` runs :func:`~inkproof.document.report.build_report` on an
+uploaded PNG/JPEG/TIFF/PDF (its own byte and page limits). The detector, cleaner and OCR reader are
+loaded on first use, once per app, and shared by concurrent requests; the report runs in a worker
+thread so the event loop keeps serving other requests.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inkproof.errors import InkproofError, InvalidImageError, UnknownWriterError
 from inkproof.store.database import open_database
 from inkproof.store.repository import SignatureStore
 from inkproof.verifier import Verifier
+
+if TYPE_CHECKING:
+    from inkproof.document.cleaner import SignatureCleaner
+    from inkproof.document.report import FieldDetector, TextReader
 
 log = logging.getLogger("inkproof.service")
 
@@ -44,6 +57,13 @@ class ServiceSettings:
     device: str = "auto"
     accept_rule: str = "far_1"
     reject_rule: str = "eer"
+    # Documents (POST /documents/report): scanned pages are far larger than signature images.
+    detector: Path | None = None  # detector card; None: the bundled detector
+    cleaner: Path | None = None  # cleaner card; None: the bundled cleaner
+    clean_documents: bool = True  # clean signature crops before verifying them
+    ocr: bool = False  # printed dates by OCR: seconds per page, so off unless asked for
+    max_document_bytes: int = 30 * 1024 * 1024
+    max_document_pages: int = 20
 
 
 class ServiceError(InkproofError):
@@ -58,6 +78,8 @@ class ServiceError(InkproofError):
 def _status_of(error: InkproofError) -> int:
     """The HTTP status of a typed library error (first match wins; subclasses come first)."""
     from inkproof.artifact import ArtifactError
+    from inkproof.document.detector import DetectorModelMissingError
+    from inkproof.document.pages import InvalidDocumentError
     from inkproof.errors import EmptyDatasetError
     from inkproof.store import (
         ApiKeyError,
@@ -74,6 +96,7 @@ def _status_of(error: InkproofError) -> int:
 
     table: list[tuple[type[Exception], int]] = [
         (InvalidImageError, 422),
+        (InvalidDocumentError, 422),
         (QualityError, 422),
         (InvalidWriterIdError, 422),
         (EmptyDatasetError, 422),
@@ -85,6 +108,7 @@ def _status_of(error: InkproofError) -> int:
         (ApiKeyError, 400),
         (DatabaseError, 503),
         (ModelRequiredError, 500),
+        (DetectorModelMissingError, 500),
         (IndexUnavailableError, 500),
         (ArtifactError, 500),
     ]
@@ -133,6 +157,108 @@ def _check_image(data: bytes, name: str, settings: ServiceSettings) -> bytes:
     return data
 
 
+DOCUMENT_TYPES = ("application/pdf", "application/octet-stream")
+
+
+async def _read_document(upload: UploadFile, settings: ServiceSettings) -> bytes:
+    """The bytes of an uploaded document (image or PDF) under the document byte limit."""
+    from inkproof.document.pages import InvalidDocumentError
+
+    name = upload.filename or "document"
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if content_type and not (content_type.startswith("image/") or content_type in DOCUMENT_TYPES):
+        raise ServiceError(415, "unsupported_media_type", f"{name}: {content_type} is not an image or a PDF")
+    data = await upload.read(settings.max_document_bytes + 1)
+    if len(data) > settings.max_document_bytes:
+        raise ServiceError(413, "payload_too_large", f"{name} exceeds {settings.max_document_bytes} bytes")
+    if not data:
+        raise InvalidDocumentError(name, "empty input (0 bytes)")
+    return data
+
+
+class _LockedReader:
+    """One OCR call at a time: RapidOCR does not promise that its pipeline is thread-safe."""
+
+    def __init__(self, reader: TextReader) -> None:
+        self._reader = reader
+        self._lock = threading.Lock()
+
+    def read(self, page: Any) -> Any:
+        with self._lock:
+            return self._reader.read(page)
+
+
+class DocumentModels:
+    """The document endpoint's detector, cleaner and OCR reader, each loaded on first use and
+    then shared: onnxruntime sessions may run concurrently, so requests need no lock around them.
+    Objects given here (tests, embedding applications) are used as they are and never closed."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        detector: FieldDetector | None = None,
+        cleaner: SignatureCleaner | None = None,
+    ) -> None:
+        self._settings = settings
+        self._detector = detector
+        self._cleaner = cleaner
+        self._reader: TextReader | None = None
+        self._loaded: list[Any] = []  # what this object loaded, closed by close()
+        self._lock = threading.Lock()
+
+    def detector(self) -> FieldDetector:
+        with self._lock:
+            if self._detector is None:
+                from inkproof.document.detector import PageDetector
+
+                loaded = PageDetector.from_card(self._settings.detector)
+                self._loaded.append(loaded)
+                self._detector = loaded
+            return self._detector
+
+    def cleaner(self) -> SignatureCleaner | None:
+        if not self._settings.clean_documents:
+            return None
+        with self._lock:
+            if self._cleaner is None:
+                from inkproof.document.cleaner import SignatureCleaner
+
+                loaded = SignatureCleaner(self._settings.cleaner)
+                self._loaded.append(loaded)
+                self._cleaner = loaded
+            return self._cleaner
+
+    def text_reader(self) -> TextReader | None:
+        if not self._settings.ocr:
+            return None
+        with self._lock:
+            if self._reader is None:
+                from inkproof.document.report import OcrUnavailableError, RapidOcrReader
+
+                try:
+                    self._reader = _LockedReader(RapidOcrReader())
+                except OcrUnavailableError as exc:
+                    log.error("OCR is switched on but unavailable: %s", exc)
+                    raise ServiceError(500, "server_error", "the service is misconfigured; see its log") from None
+            return self._reader
+
+    def close(self) -> None:
+        """Close what was loaded here; a later request loads it again (an app can be restarted)."""
+        with self._lock:
+            for model in self._loaded:
+                model.close()
+            if any(self._detector is model for model in self._loaded):
+                self._detector = None
+            if any(self._cleaner is model for model in self._loaded):
+                self._cleaner = None
+            self._loaded.clear()
+
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def _require_key(request: Request) -> None:
     """Every protected endpoint depends on this: an active API key in ``X-API-Key`` or a bearer token."""
     settings: ServiceSettings = request.app.state.settings
@@ -150,9 +276,25 @@ def _require_key(request: Request) -> None:
 Authorised = Annotated[None, Depends(_require_key)]
 
 
-def create_app(settings: ServiceSettings | None = None, *, store: SignatureStore | None = None) -> FastAPI:
-    """The FastAPI application (store and model are opened here, once)."""
+def create_app(
+    settings: ServiceSettings | None = None,
+    *,
+    store: SignatureStore | None = None,
+    detector: FieldDetector | None = None,
+    cleaner: SignatureCleaner | None = None,
+) -> FastAPI:
+    """The FastAPI application (store and model are opened here, once; the document models on
+    first use). ``detector`` and ``cleaner`` replace the ones ``settings`` name."""
     settings = settings or ServiceSettings()
+    models = DocumentModels(settings, detector=detector, cleaner=cleaner)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            models.close()
+
     if store is None:
         verifier = Verifier(settings.model, device=settings.device, max_pixels=settings.max_pixels)
         store = SignatureStore(
@@ -167,9 +309,11 @@ def create_app(settings: ServiceSettings | None = None, *, store: SignatureStore
         version=_version(),
         docs_url="/docs",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.store = store
     app.state.settings = settings
+    app.state.document_models = models
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -309,6 +453,52 @@ def create_app(settings: ServiceSettings | None = None, *, store: SignatureStore
     @app.post(f"{API}/reviews/{{log_id}}", tags=["review"])
     def decide_review(_: Authorised, log_id: int, body: ReviewDecision) -> dict[str, Any]:
         return store.review(log_id, body.decision, body.reviewer).to_dict()
+
+    def run_report(
+        data: bytes, name: str, claimed: list[str], expect: int | None, initials_every_page: bool, dated: bool
+    ) -> dict[str, Any]:
+        from inkproof.document.pages import InvalidDocumentError
+        from inkproof.document.report import build_report, report_images
+
+        for writer in claimed:  # an unknown writer fails before the document is processed
+            store.get_writer(writer)
+        try:
+            report = build_report(
+                data,
+                detector=models.detector(),
+                cleaner=models.cleaner(),
+                store=store,
+                claimed=claimed,
+                expect=expect,
+                initials_every_page=initials_every_page,
+                dated=dated,
+                text_reader=models.text_reader(),
+                max_pages=settings.max_document_pages,
+            )
+        except InvalidDocumentError as exc:  # name the upload, not "<bytes: ...>"
+            raise InvalidDocumentError(name, exc.reason) from None
+        images = {file: _data_url(png) for file, png in report_images(report).items()}
+        return {**report.to_dict(), "source": name, "images": images}
+
+    @app.post(f"{API}/documents/report", tags=["documents"])
+    async def document_report(
+        _: Authorised,
+        document: Annotated[UploadFile, File(description="PNG, JPEG, TIFF (every page) or PDF")],
+        expect: Annotated[int | None, Form(ge=0, le=1000, description="Signatures the document must carry")] = None,
+        claimed: Annotated[list[str] | None, Form(description="Writer who should have signed (repeat)")] = None,
+        initials_every_page: Annotated[bool, Form(description="Check that every page is initialled")] = False,
+        dated: Annotated[bool, Form(description="Check that a date lies next to every signature")] = False,
+    ) -> dict[str, Any]:
+        """Signatures and other fields on every page, each signature cleaned and identified (or
+        matched to a claimed writer), and the rules' verdicts; ``images`` holds the annotated page
+        thumbnails and the crops as PNG data URLs."""
+        data = await _read_document(document, settings)
+        writers = list(dict.fromkeys(claimed or ()))
+        if len(writers) > settings.max_files:
+            raise ServiceError(422, "too_many_claims", f"{len(writers)} claimed writers; at most {settings.max_files}")
+        return await run_in_threadpool(
+            run_report, data, document.filename or "document", writers, expect, initials_every_page, dated
+        )
 
     static = Path(str(resources.files("inkproof") / "service" / "static"))
     if static.is_dir():

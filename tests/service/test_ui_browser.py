@@ -20,6 +20,13 @@ from PIL import Image
 from inkproof.service.app import ServiceSettings, create_app
 from inkproof.store import SignatureStore
 from inkproof.store.quality import assess
+from tests.document.contracts import (
+    DarkInkCleaner,
+    GroundTruthDetector,
+    contract_pages,
+    enroll_signers,
+    tiff_of,
+)
 from tests.service.ui_fixtures import (
     CHROMIUM_ARGS,
     blank_png,
@@ -373,3 +380,104 @@ def test_invalid_image_shows_the_api_error(
     assert "W009" not in [w.external_id for w in service_store.list_writers()]
     enroll_error.get_by_role("button", name="Dismiss message").click()
     expect(enroll_error).to_have_count(0)
+
+
+def test_document_report_in_the_document_tab(
+    page: Any, settings: ServiceSettings, service_store: SignatureStore, api_key: str
+) -> None:
+    pages = contract_pages()
+    first, third = enroll_signers(service_store, pages)
+    contract = tiff_of(pages)
+    app = create_app(settings, store=service_store, detector=GroundTruthDetector(pages), cleaner=DarkInkCleaner())
+    with serve(app) as base:
+        # What the API answers for the same request (the signatures are matched to the claims
+        # deterministically), to compare the page with.
+        expected = httpx.post(
+            f"{base}/api/v1/documents/report",
+            files={"document": ("contract.tiff", contract, "image/tiff")},
+            data={"expect": "2", "claimed": [first], "initials_every_page": "true", "dated": "true"},
+            headers={"X-API-Key": api_key},
+            timeout=60,
+        ).json()
+        assert expected["summary"]["verdict"] == "fail", expected
+
+        _open_with_key(page, base, api_key, tab="document")
+        expect(page.locator("#panel-document")).to_be_visible()
+        expect(page.locator("#tab-document")).to_have_attribute("aria-selected", "true")
+        expect(page.locator(f"#document-claimed option[value={third}]")).to_have_count(1)
+        page.fill("#document-expect", "2")
+        page.select_option("#document-claimed", [first])
+        page.check("#document-initials")
+        page.check("#document-dated")
+        page.set_input_files("#document-file", buffer_upload("contract.tiff", contract, "image/tiff"))
+        expect(page.locator("#document-drop")).to_contain_text("contract.tiff")
+        page.click("#document-submit")
+
+        verdict = page.locator("#document-verdict")
+        expect(verdict).to_have_text("FAIL")
+        expect(verdict).to_have_attribute("data-verdict", "fail")
+        rows = page.locator("[data-testid=document-rule]")
+        expect(rows).to_have_count(len(expected["rules"]))
+        for rule in expected["rules"]:
+            row = page.locator(f"[data-testid=document-rule][data-rule={rule['rule']}]")
+            expect(row.locator("[data-testid=rule-verdict]")).to_have_attribute("data-verdict", rule["verdict"])
+            expect(row.locator("[data-testid=rule-pages]")).to_have_text(", ".join(map(str, rule["pages"])) or "—")
+            expect(row).to_contain_text(rule["detail"])
+        assert {r["rule"] for r in expected["rules"]} == {
+            "signatures_present",
+            "claimed_writers_verified",
+            "initials_every_page",
+            "signatures_dated",
+        }
+        expect(page.locator("#document-facts")).to_contain_text("2 of 2 expected")
+
+        # Three page thumbnails; per signature the crop and the cleaned crop (all decoded).
+        expect(page.locator("[data-testid=document-page]")).to_have_count(3)
+        assert _images_loaded(page, "[data-testid=page-thumbnail]") == 3
+        assert _images_loaded(page, "[data-testid=document-signature] img") == 4
+        signatures = page.locator("[data-testid=document-signature]")
+        expect(signatures).to_have_count(2)
+        # The claim sits on the signature the API matched it to; the other signature carries none.
+        claimed = next(s for p in expected["pages"] for s in p["signatures"] if s["claim"])
+        row = page.locator(f"[data-testid=document-signature][data-signature={claimed['id']}]")
+        decision = claimed["claim"]["decision"]
+        expect(row.locator("[data-testid=claim-decision]")).to_have_attribute("data-decision", decision)
+        expect(row.locator("[data-testid=claim-score]")).to_have_text(f"{claimed['claim']['fused_score']:.3f}")
+        expect(page.locator("[data-testid=claim-decision]")).to_have_count(1)
+        dates = page.locator("[data-testid=signature-date]")
+        assert dates.evaluate_all("(items) => items.map((p) => p.dataset.kind)") == ["handwritten", "none"]
+        expect(page.locator("[data-testid=document-page][data-page='2']")).to_contain_text("No signature on this page")
+        unmatched = page.locator(f"[data-testid=document-signature]:not([data-signature={claimed['id']}])")
+        expect(unmatched.locator("[data-testid=signature-unmatched]")).to_have_text("Not matched to a claimed writer.")
+        screenshot(page, "document")
+
+        # The thumbnail enlarges on demand; a narrow screen gets one column, nothing wider than it.
+        enlarge = page.get_by_role("button", name="Enlarge page 1")
+        enlarge.click()
+        expect(page.get_by_role("button", name="Shrink page 1")).to_have_attribute("aria-pressed", "true")
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "document-narrow")
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+        # Without claims every signature is identified: both enrolled writers, best first.
+        page.select_option("#document-claimed", [])
+        page.click("#document-submit")
+        expect(page.locator("[data-testid=signature-identified]")).to_have_count(2)
+        candidates = page.locator("[data-testid=signature-candidate]")
+        expect(candidates).to_have_count(4)
+        assert set(candidates.evaluate_all("(items) => items.map((li) => li.dataset.writer)")) == {first, third}
+        expect(page.locator("[data-testid=claim-decision]")).to_have_count(0)
+        expect(page.locator("[data-testid=document-rule][data-rule=claimed_writers_verified]")).to_have_count(0)
+
+        # A file the service cannot read: its message is shown, the earlier report is hidden.
+        broken = b"%PDF-1.4 this is not really a PDF"
+        files = {"document": ("broken.pdf", broken, "application/pdf")}
+        message = _error_message(base, api_key, "/documents/report", files)
+        page.set_input_files("#document-file", buffer_upload("broken.pdf", broken, "application/pdf"))
+        page.click("#document-submit")
+        alert = page.locator("#messages [data-kind=error][data-context=document]")
+        expect(alert).to_contain_text("Document check failed")
+        expect(alert).to_contain_text(message)
+        expect(alert).to_contain_text("422")
+        expect(page.locator("#document-result")).to_be_hidden()
