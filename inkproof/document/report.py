@@ -44,7 +44,7 @@ from inkproof.document.detector import FieldDetection, PageDetections, PageDetec
 from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, load_pages
 
 if TYPE_CHECKING:
-    from inkproof.document.cleaner import SignatureCleaner
+    from inkproof.document.cleaner import CleanResult
     from inkproof.store import SignatureStore
 
 Box = tuple[int, int, int, int]
@@ -78,6 +78,15 @@ class FieldDetector(Protocol):
     def name(self) -> str: ...
 
     def detect(self, page: np.ndarray, *, index: int = 0) -> PageDetections: ...
+
+
+class CropCleaner(Protocol):
+    """What the report needs of a cleaner (:class:`~inkproof.document.cleaner.SignatureCleaner`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def clean(self, image: np.ndarray) -> CleanResult: ...
 
 
 class TextReader(Protocol):
@@ -340,7 +349,7 @@ def build_report(
     source: str | os.PathLike[str] | bytes,
     *,
     detector: FieldDetector | None = None,
-    cleaner: SignatureCleaner | None = None,
+    cleaner: CropCleaner | None = None,
     store: SignatureStore | None = None,
     claimed: Sequence[str] = (),
     expect: int | None = None,
@@ -404,7 +413,7 @@ def build_report(
 
 
 def _page_report(
-    page: Page, detector: FieldDetector, cleaner: SignatureCleaner | None, text_reader: TextReader | None
+    page: Page, detector: FieldDetector, cleaner: CropCleaner | None, text_reader: TextReader | None
 ) -> PageReport:
     detections = detector.detect(page.image, index=page.index)
     height, width = page.image.shape

@@ -38,8 +38,7 @@ from inkproof.store.repository import SignatureStore
 from inkproof.verifier import Verifier
 
 if TYPE_CHECKING:
-    from inkproof.document.cleaner import SignatureCleaner
-    from inkproof.document.report import FieldDetector, TextReader
+    from inkproof.document.report import CropCleaner, FieldDetector, TextReader
 
 log = logging.getLogger("inkproof.service")
 
@@ -198,7 +197,7 @@ class DocumentModels:
         settings: ServiceSettings,
         *,
         detector: FieldDetector | None = None,
-        cleaner: SignatureCleaner | None = None,
+        cleaner: CropCleaner | None = None,
     ) -> None:
         self._settings = settings
         self._detector = detector
@@ -217,7 +216,7 @@ class DocumentModels:
                 self._detector = loaded
             return self._detector
 
-    def cleaner(self) -> SignatureCleaner | None:
+    def cleaner(self) -> CropCleaner | None:
         if not self._settings.clean_documents:
             return None
         with self._lock:
@@ -281,7 +280,7 @@ def create_app(
     *,
     store: SignatureStore | None = None,
     detector: FieldDetector | None = None,
-    cleaner: SignatureCleaner | None = None,
+    cleaner: CropCleaner | None = None,
 ) -> FastAPI:
     """The FastAPI application (store and model are opened here, once; the document models on
     first use). ``detector`` and ``cleaner`` replace the ones ``settings`` name."""

@@ -22,6 +22,8 @@ from inkproof.document.synthetic import PageConfig, render_page
 from tests.segmentation.test_segmentation import write_folder
 
 runner = CliRunner()
+# The smallest network and run that still exercise every step (decoder, crop, batches, one thread).
+TINY_NETWORK = ("--decoder-width", "2", "--crop", "64,64", "--batch-size", "4", "--device", "cpu", "--threads", "1")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -65,16 +67,7 @@ def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--encoder",
         "tu-test_resnet",
         "--no-pretrained",
-        "--decoder-width",
-        "2",
-        "--crop",
-        "64,64",
-        "--batch-size",
-        "4",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
+        *TINY_NETWORK,
     )
     assert trained["train_examples"] == 4 and trained["validation_examples"] == 2
     assert Path(trained["card_path"]).is_file()
@@ -197,16 +190,7 @@ def test_segment_train_export_predict(tmp_path: Path) -> None:
         "1",
         "--encoder",
         "tu-test_resnet",
-        "--decoder-width",
-        "2",
-        "--crop",
-        "64,64",
-        "--batch-size",
-        "4",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
+        *TINY_NETWORK,
     )
     assert set(trained["iou"]) == {"background", "ink", "box"}
     exported = invoke("segment", "export", str(tmp_path / "run"), "--out", str(tmp_path / "fields.onnx"))

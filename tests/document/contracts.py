@@ -42,6 +42,18 @@ PAGE_CONFIGS = (
     ),
 )
 
+# The report summary of the contract read with its true fields.
+CONTRACT_SUMMARY = {
+    "pages": 3,
+    "signatures": 2,
+    "expected_signatures": 2,
+    "all_expected_present": True,
+    "initials": 1,
+    "handwritten_dates": 1,
+    "redactions": 1,
+    "logos": 1,
+}
+
 
 class GroundTruthDetector:
     """The synthetic pages' exact boxes, scaled to the page it is given (a PDF rendering may differ
