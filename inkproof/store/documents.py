@@ -30,7 +30,6 @@ import datetime as dt
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +42,9 @@ from sqlalchemy.orm import Session
 from inkproof.errors import InvalidImageError
 from inkproof.imaging import ImageSource, describe_source
 from inkproof.store.database import StoreError
-from inkproof.store.index import EmbeddingIndex, IndexKind, build_index, faiss_available
+from inkproof.store.index import EmbeddingSnapshot, IndexKind, SnapshotCache, best_row_per_owner
 from inkproof.store.quality import assess
 from inkproof.store.repository import (
-    _HEAD_CHUNK,
     META_EMBEDDINGS_VERSION,
     StoreModelMismatchError,
     _embedding_bytes,
@@ -54,6 +52,7 @@ from inkproof.store.repository import (
     _Result,
     encode_png,
     image_digest,
+    snapshot_arrays,
 )
 from inkproof.store.schema import Document, DocumentSignature, Writer, utcnow
 
@@ -245,15 +244,6 @@ class _Crop:
     quality_score: float
 
 
-@dataclass
-class _Snapshot:
-    key: tuple[Any, ...]
-    signature_ids: np.ndarray
-    document_ids: np.ndarray
-    matrix: np.ndarray
-    indexes: dict[str, EmbeddingIndex]
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -320,12 +310,10 @@ class DocumentStore:
 
     def __init__(self, store: SignatureStore) -> None:
         self.store = store
-        self._lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
+        self._snapshots = SnapshotCache()  # signature embeddings (ids, document of each)
 
     def _invalidate(self) -> None:
-        with self._lock:
-            self._snapshot = None
+        self._snapshots.invalidate()
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -495,7 +483,7 @@ class DocumentStore:
 
     def _identify(self, vectors: np.ndarray) -> list[tuple[int, float] | None]:
         """The closest enrolled writer (id, score) of each embedding; None with no references."""
-        if not len(self.store._read(self.store._load_snapshot).reference_ids):
+        if not len(self.store._read(self.store._load_snapshot).ids):
             return [None] * len(vectors)  # no writer enrolled: skip a search per signature
         found: list[tuple[int, float] | None] = []
         for vector in vectors:
@@ -729,7 +717,7 @@ class DocumentStore:
 
     # --- search ----------------------------------------------------------------------------
 
-    def _load_snapshot(self, session: Session) -> _Snapshot:
+    def _load_snapshot(self, session: Session) -> EmbeddingSnapshot:
         store = self.store
         meta = store._check_compatible(session)
         count, max_id = session.execute(select(func.count(DocumentSignature.id), func.max(DocumentSignature.id))).one()
@@ -744,45 +732,9 @@ class DocumentStore:
         # Ids are never reused, so (count, max id) changes with every insert or delete; a finished
         # reindex changes the embeddings version.
         key = (store.model_tag, meta.get(META_EMBEDDINGS_VERSION), int(count or 0), max_id)
-        with self._lock:
-            if self._snapshot is not None and self._snapshot.key == key:
-                return self._snapshot
-            rows = session.execute(
-                select(DocumentSignature.id, DocumentSignature.document_id, DocumentSignature.embedding).order_by(
-                    DocumentSignature.id
-                )
-            )
-            ids: list[int] = []
-            documents: list[int] = []
-            blobs: list[bytes] = []
-            for sig_id, document_id, blob in rows:
-                ids.append(sig_id)
-                documents.append(document_id)
-                blobs.append(blob)
-            snapshot = _Snapshot(
-                key=key,
-                signature_ids=np.asarray(ids, dtype=np.int64),
-                document_ids=np.asarray(documents, dtype=np.int64),
-                matrix=_embedding_matrix(blobs, store.card.embedding_dim),
-                indexes={},
-            )
-            self._snapshot = snapshot
-            return snapshot
-
-    def _index_for(self, snapshot: _Snapshot, force: IndexKind | None) -> EmbeddingIndex:
-        kind: IndexKind
-        if force is not None:
-            kind = force
-        elif len(snapshot.matrix) >= self.store.index_threshold and faiss_available():
-            kind = "approximate"
-        else:
-            kind = "exact"
-        with self._lock:
-            index = snapshot.indexes.get(kind)
-            if index is None:
-                index = build_index(snapshot.matrix, self.store.card.head, force=kind)
-                snapshot.indexes[kind] = index
-            return index
+        columns = (DocumentSignature.id, DocumentSignature.document_id, DocumentSignature.embedding)
+        query = select(*columns).order_by(DocumentSignature.id)
+        return self._snapshots.get(key, lambda: snapshot_arrays(session.execute(query), store.card.embedding_dim))
 
     def search_documents(
         self, query: ImageSource, *, top: int = 10, force: IndexKind | None = None
@@ -810,50 +762,26 @@ class DocumentStore:
         digest = image_digest(gray)
         vector = store._embed([gray])[0]
         snapshot = store._read(self._load_snapshot)
-        n = len(snapshot.signature_ids)
+        n = len(snapshot.ids)
 
         def result(matches: tuple[DocumentMatch, ...], kind: str) -> DocumentSearchResult:
             return DocumentSearchResult(matches, kind, n, accept, reject, source, store.model_tag, digest)
 
         if n == 0:
             return result((), "head" if product else "exact")
-        best: dict[int, int] = {}  # document id -> row of its best signature, best documents first
-        if product:
-            kind = "head"
-            scores = np.concatenate(
-                [
-                    verifier.score_embeddings(np.repeat(vector[None, :], len(block), axis=0), block)
-                    for block in np.array_split(snapshot.matrix, max(1, -(-n // _HEAD_CHUNK)))
-                ]
-            )
-            for row in np.lexsort((np.arange(n), -scores)):
-                best.setdefault(int(snapshot.document_ids[row]), int(row))
-                if len(best) == top:
-                    break
-        else:
-            index = self._index_for(snapshot, force)
-            kind = index.kind
-            # A document's score is its best signature's, so the first top documents met in the
-            # ranked signatures are the answer; widen the search until that many are found.
-            k = min(n, max(4 * top, 16))
-            while True:
-                best.clear()
-                for row, _ in index.search(vector, k):
-                    best.setdefault(int(snapshot.document_ids[row]), row)
-                    if len(best) == top:
-                        break
-                if len(best) == top or k >= n:
-                    break
-                k = min(n, k * 4)
-        rows = list(best.values())
+        index = None
+        if not product:
+            index = self._snapshots.index(snapshot, store.card.head, threshold=store.index_threshold, force=force)
+        kind = "head" if index is None else index.kind
+        rows = best_row_per_owner(snapshot, vector, top, index=index, score=verifier.score_embeddings)
         head_scores = verifier.score_embeddings(np.repeat(vector[None, :], len(rows), axis=0), snapshot.matrix[rows])
         ranked = sorted(
             zip(rows, head_scores, strict=True),
-            key=lambda item: (-float(item[1]), int(snapshot.document_ids[item[0]])),
+            key=lambda item: (-float(item[1]), int(snapshot.owners[item[0]])),
         )
 
         def describe(session: Session) -> dict[int, tuple[Document, DocumentSignature, str | None]]:
-            signature_ids = [int(snapshot.signature_ids[row]) for row in rows]
+            signature_ids = [int(snapshot.ids[row]) for row in rows]
             query_ = (
                 select(DocumentSignature, Document, Writer.external_id)
                 .join(Document, Document.id == DocumentSignature.document_id)
@@ -865,7 +793,7 @@ class DocumentStore:
         found = store._read(describe)
         matches: list[DocumentMatch] = []
         for row, value in ranked:
-            signature_id = int(snapshot.signature_ids[row])
+            signature_id = int(snapshot.ids[row])
             if signature_id not in found:  # deleted since the snapshot
                 continue
             document, signature, writer = found[signature_id]

@@ -14,8 +14,11 @@ linear in the store size); see :meth:`inkproof.store.SignatureStore.identify`.
 from __future__ import annotations
 
 import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -190,15 +193,120 @@ def build_index(
     return ExactIndex(embeddings, metric)
 
 
+# --- snapshots of a store's embeddings, and ranking their owners ------------------------------------
+
+
+@dataclass
+class EmbeddingSnapshot:
+    """Every stored embedding of one kind (references, document signatures) at one moment, in id
+    order: row ``i`` is ``ids[i]``, owned by ``owners[i]`` (its writer, its document). Indexes over
+    ``matrix`` are built on first use and kept with it."""
+
+    key: tuple[Any, ...]
+    ids: np.ndarray
+    owners: np.ndarray
+    matrix: np.ndarray
+    indexes: dict[str, EmbeddingIndex] = field(default_factory=dict)
+
+
+class SnapshotCache:
+    """The latest :class:`EmbeddingSnapshot` of a table, shared by threads: it is read again only
+    when its key (model, embeddings version, row count, highest id) changes or it is invalidated."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshot: EmbeddingSnapshot | None = None
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._snapshot = None
+
+    def get(
+        self, key: tuple[Any, ...], load: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> EmbeddingSnapshot:
+        """The snapshot for ``key``; ``load`` returns (ids, owners, matrix) when it must be read."""
+        with self._lock:
+            if self._snapshot is not None and self._snapshot.key == key:
+                return self._snapshot
+            ids, owners, matrix = load()
+            self._snapshot = EmbeddingSnapshot(key, ids, owners, matrix)
+            return self._snapshot
+
+    def index(
+        self, snapshot: EmbeddingSnapshot, metric: str, *, threshold: int, force: IndexKind | None = None
+    ) -> EmbeddingIndex:
+        """The snapshot's index: approximate from ``threshold`` rows when faiss-cpu is installed."""
+        kind: IndexKind
+        if force is not None:
+            kind = force
+        elif len(snapshot.matrix) >= threshold and faiss_available():
+            kind = "approximate"
+        else:
+            kind = "exact"
+        with self._lock:
+            index = snapshot.indexes.get(kind)
+            if index is None:
+                index = build_index(snapshot.matrix, metric, force=kind)
+                snapshot.indexes[kind] = index
+            return index
+
+
+HEAD_CHUNK = 16384  # rows scored per call when a product head scores a whole snapshot
+
+
+def best_row_per_owner(
+    snapshot: EmbeddingSnapshot,
+    vector: np.ndarray,
+    top: int,
+    *,
+    index: EmbeddingIndex | None,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> list[int]:
+    """Rows of the best-scoring row of each of the ``top`` best owners, best owner first.
+
+    An owner's score is its best row's. With ``index`` the rows are ranked by it and the search
+    widens until ``top`` owners are met (or every row is); without it ``score`` (a product head:
+    queries, rows -> scores) scores every row, in slices so memory stays small in a large store.
+    """
+    n = len(snapshot.ids)
+    best: dict[int, int] = {}  # owner id -> row of its best row, best owners first
+    if index is None:
+        scores = np.concatenate(
+            [
+                score(np.repeat(vector[None, :], len(block), axis=0), block)
+                for block in np.array_split(snapshot.matrix, max(1, -(-n // HEAD_CHUNK)))
+            ]
+        )
+        for row in np.lexsort((np.arange(n), -scores)):
+            best.setdefault(int(snapshot.owners[row]), int(row))
+            if len(best) == top:
+                break
+        return list(best.values())
+    k = min(n, max(4 * top, 16))
+    while True:
+        best.clear()
+        for row, _ in index.search(vector, k):
+            best.setdefault(int(snapshot.owners[row]), row)
+            if len(best) == top:
+                break
+        if len(best) == top or k >= n:
+            return list(best.values())
+        k = min(n, k * 4)
+
+
 __all__ = [
+    "HEAD_CHUNK",
     "INDEX_THRESHOLD",
     "METRICS",
     "ApproximateIndex",
     "EmbeddingIndex",
+    "EmbeddingSnapshot",
     "ExactIndex",
     "IndexKind",
     "IndexUnavailableError",
     "Metric",
+    "SnapshotCache",
+    "best_row_per_owner",
     "build_index",
     "faiss_available",
 ]

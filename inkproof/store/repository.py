@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -40,10 +40,10 @@ from inkproof.imaging import ImageSource, describe_source, load_image
 from inkproof.store.database import Database, StoreError
 from inkproof.store.index import (
     INDEX_THRESHOLD,
-    EmbeddingIndex,
+    EmbeddingSnapshot,
     IndexKind,
-    build_index,
-    faiss_available,
+    SnapshotCache,
+    best_row_per_owner,
 )
 from inkproof.store.quality import assess
 from inkproof.store.schema import (
@@ -82,7 +82,6 @@ WRITER_PERCENTILE = 5.0
 API_KEY_PREFIX = "ink_"
 MAX_EXTERNAL_ID_LENGTH = 255
 _WRITE_ATTEMPTS = 5
-_HEAD_CHUNK = 16384  # references scored per call when a product head scores a whole store
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -389,6 +388,18 @@ def _embedding_matrix(blobs: Sequence[bytes], dim: int) -> np.ndarray:
     return matrix.reshape(len(blobs), dim)
 
 
+def snapshot_arrays(rows: Iterable[Any], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, owner ids, embedding matrix) of ``(id, owner id, embedding bytes)`` rows, for a snapshot."""
+    ids: list[int] = []
+    owners: list[int] = []
+    blobs: list[bytes] = []
+    for row_id, owner_id, blob in rows:
+        ids.append(row_id)
+        owners.append(owner_id)
+        blobs.append(blob)
+    return np.asarray(ids, dtype=np.int64), np.asarray(owners, dtype=np.int64), _embedding_matrix(blobs, dim)
+
+
 def _fuse(scores: np.ndarray, fusion: str, axis: int | None = None) -> Any:
     return scores.max(axis=axis) if fusion == "max" else scores.mean(axis=axis)
 
@@ -424,17 +435,6 @@ class _Prepared:
     digest: str
     quality_score: float
     problems: tuple[str, ...]
-
-
-@dataclass
-class _Snapshot:
-    """All reference embeddings at one moment, with the indexes built over them."""
-
-    key: tuple[Any, ...]
-    reference_ids: np.ndarray
-    writer_ids: np.ndarray
-    matrix: np.ndarray
-    indexes: dict[str, EmbeddingIndex]
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -479,14 +479,14 @@ class SignatureStore:
         self.custom_reject = None if reject_threshold is None else float(reject_threshold)
         self.index_threshold = index_threshold
         self._model_tag = model_tag_of(verifier.card) if verifier is not None else None
-        self._cache_lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
+        self._documents_lock = threading.Lock()
+        self._snapshots = SnapshotCache()  # reference embeddings (ids, writer of each)
         self._documents: DocumentStore | None = None
 
     @property
     def documents(self) -> DocumentStore:
         """Documents and the signatures found on them (see :mod:`inkproof.store.documents`)."""
-        with self._cache_lock:
+        with self._documents_lock:
             if self._documents is None:
                 from inkproof.store.documents import DocumentStore
 
@@ -960,10 +960,10 @@ class SignatureStore:
     # --- identification --------------------------------------------------------------------
 
     def _invalidate(self) -> None:
-        with self._cache_lock:
-            self._snapshot = None
+        self._snapshots.invalidate()
 
-    def _load_snapshot(self, session: Session) -> _Snapshot:
+    def _load_snapshot(self, session: Session) -> EmbeddingSnapshot:
+        """Every reference embedding (ids, writer of each); read again only after a change."""
         meta = self._check_compatible(session)
         count, max_id = session.execute(select(func.count(Reference.id), func.max(Reference.id))).one()
         foreign = session.scalar(select(func.count(Reference.id)).where(Reference.model_tag != self.model_tag))
@@ -972,43 +972,8 @@ class SignatureStore:
         # Ids are never reused, so (count, max id) changes with every insert or delete; a finished
         # reindex changes the embeddings version.
         key = (self.model_tag, meta.get(META_EMBEDDINGS_VERSION), int(count or 0), max_id)
-        with self._cache_lock:
-            if self._snapshot is not None and self._snapshot.key == key:
-                return self._snapshot
-            rows = session.execute(
-                select(Reference.id, Reference.writer_id, Reference.embedding).order_by(Reference.id)
-            )
-            ids: list[int] = []
-            writers: list[int] = []
-            blobs: list[bytes] = []
-            for ref_id, writer_id, blob in rows:
-                ids.append(ref_id)
-                writers.append(writer_id)
-                blobs.append(blob)
-            snapshot = _Snapshot(
-                key=key,
-                reference_ids=np.asarray(ids, dtype=np.int64),
-                writer_ids=np.asarray(writers, dtype=np.int64),
-                matrix=_embedding_matrix(blobs, self.card.embedding_dim),
-                indexes={},
-            )
-            self._snapshot = snapshot
-            return snapshot
-
-    def _index_for(self, snapshot: _Snapshot, force: IndexKind | None) -> EmbeddingIndex:
-        kind: IndexKind
-        if force is not None:
-            kind = force
-        elif len(snapshot.matrix) >= self.index_threshold and faiss_available():
-            kind = "approximate"
-        else:
-            kind = "exact"
-        with self._cache_lock:
-            index = snapshot.indexes.get(kind)
-            if index is None:
-                index = build_index(snapshot.matrix, self.card.head, force=kind)
-                snapshot.indexes[kind] = index
-            return index
+        query = select(Reference.id, Reference.writer_id, Reference.embedding).order_by(Reference.id)
+        return self._snapshots.get(key, lambda: snapshot_arrays(session.execute(query), self.card.embedding_dim))
 
     def identify(self, query: ImageSource, *, top: int = 5, force: IndexKind | None = None) -> IdentificationResult:
         """The ``top`` writers whose references are closest to ``query``, each ranked by their
@@ -1038,55 +1003,29 @@ class SignatureStore:
         """The ``top`` writers closest to an embedding, the search kind and the references searched."""
         product = self.card.head not in ("cosine", "euclidean")
         snapshot = self._read(self._load_snapshot)
-        n = len(snapshot.reference_ids)
+        n = len(snapshot.ids)
         if n == 0:
             return (), "exact" if not product else "head", 0
 
-        best: dict[int, int] = {}  # writer id -> row of its best reference, best writers first
-        if product:
-            kind = "head"
-            # In slices, so that the repeated query never takes much memory in a large store.
-            scores = np.concatenate(
-                [
-                    self.verifier.score_embeddings(np.repeat(vector[None, :], len(block), axis=0), block)
-                    for block in np.array_split(snapshot.matrix, max(1, -(-n // _HEAD_CHUNK)))
-                ]
-            )
-            order = np.lexsort((np.arange(n), -scores))
-            for row in order:
-                best.setdefault(int(snapshot.writer_ids[row]), int(row))
-                if len(best) == top:
-                    break
-        else:
-            index = self._index_for(snapshot, force)
-            kind = index.kind
-            # A writer's score is their best reference's, so the first top writers met in the
-            # ranked references are the answer; widen the search until that many are found.
-            k = min(n, max(4 * top, 16))
-            while True:
-                best.clear()
-                for row, _ in index.search(vector, k):
-                    best.setdefault(int(snapshot.writer_ids[row]), row)
-                    if len(best) == top:
-                        break
-                if len(best) == top or k >= n:
-                    break
-                k = min(n, k * 4)
-        rows = list(best.values())
+        index = None
+        if not product:
+            index = self._snapshots.index(snapshot, self.card.head, threshold=self.index_threshold, force=force)
+        kind = "head" if index is None else index.kind
+        rows = best_row_per_owner(snapshot, vector, top, index=index, score=self.verifier.score_embeddings)
         head_scores = self.verifier.score_embeddings(
             np.repeat(vector[None, :], len(rows), axis=0), snapshot.matrix[rows]
         )
         ranked = sorted(zip(rows, head_scores, strict=True), key=lambda item: (-float(item[1]), item[0]))
 
         def describe(session: Session) -> dict[int, tuple[str, str]]:
-            writer_ids = [int(snapshot.writer_ids[row]) for row in rows]
+            writer_ids = [int(snapshot.owners[row]) for row in rows]
             query_ = select(Writer.id, Writer.external_id, Writer.display_name).where(Writer.id.in_(writer_ids))
             return {wid: (ext, name) for wid, ext, name in session.execute(query_)}
 
         names = self._read(describe)
         candidates: list[Candidate] = []
         for row, value in ranked:
-            writer_id = int(snapshot.writer_ids[row])
+            writer_id = int(snapshot.owners[row])
             if writer_id not in names:  # deleted since the snapshot
                 continue
             external, display = names[writer_id]
@@ -1097,7 +1036,7 @@ class SignatureStore:
                     external_id=external,
                     display_name=display,
                     score=float(value),
-                    reference_id=int(snapshot.reference_ids[row]),
+                    reference_id=int(snapshot.ids[row]),
                 )
             )
         return tuple(candidates), kind, n
