@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -40,7 +35,7 @@ from inkproof.store.documents import file_sha256
 from inkproof.store.schema import Base, Document, DocumentSignature, Writer, utcnow
 from inkproof.verifier import Verifier
 from tests.store.conftest import pixel_model
-from tests.store.test_kill import REPO, wait_for_line
+from tests.store.test_kill import kill_during
 
 # Synthetic pages: signers come from a pool of 500 writers, so a writer recurs across pages.
 PAGE_CONFIG = PageConfig(width=800, height=1100, signatures=(1, 3))
@@ -501,22 +496,9 @@ def test_a_killed_indexer_leaves_no_partial_document(doc_card: Path, synthetic_r
     rng = random.Random(20250201)
     committed: set[str] = set()
     for run in range(2):  # a kill inside the first document's transaction, then one at random
-        process = subprocess.Popen(
-            [sys.executable, "-c", INDEXER, str(database), str(doc_card), str(run), str(SIGNATURES), *images],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_for_line(process, "started", timeout=120)
-        if run == 0:
-            wait_for_line(process, f"flushed {SIGNATURES}", timeout=60)
-        else:
-            time.sleep(rng.uniform(0.3, 2.0))
-        os.kill(process.pid, signal.SIGKILL)
-        out, _ = process.communicate(timeout=60)
-        assert process.returncode == -signal.SIGKILL
-        committed |= {line.split()[1] for line in out.splitlines() if line.startswith("committed")}
+        args = [str(database), str(doc_card), str(run), str(SIGNATURES), *images]
+        pause = 0.0 if run == 0 else rng.uniform(0.3, 2.0)
+        committed |= kill_during(INDEXER, args, inside=SIGNATURES if run == 0 else None, pause=pause)
         if run == 0:
             assert not committed
         with open_database(database) as db, db.session(write=False) as session:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from inkproof.store import open_database
@@ -70,6 +71,28 @@ def wait_for_line(process: subprocess.Popen[str], expected: str, timeout: float)
     raise AssertionError(f"no {expected!r} line; stderr: {process.stderr.read() if process.stderr else ''}")
 
 
+def kill_during(script: str, args: Sequence[str], *, inside: int | None, pause: float) -> set[str]:
+    """Run ``script`` (it prints ``started``, ``flushed N`` and ``committed NAME`` lines), SIGKILL it
+    right after a flush of ``inside`` rows (a transaction written but not committed) or, with
+    ``inside`` None, ``pause`` seconds after it started; the names it reported committed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_line(process, "started", timeout=120)
+    if inside is not None:
+        wait_for_line(process, f"flushed {inside}", timeout=60)
+    else:
+        time.sleep(pause)
+    os.kill(process.pid, signal.SIGKILL)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    return {line.split()[1] for line in out.splitlines() if line.startswith("committed")}
+
+
 def test_killed_enrollments_leave_no_partial_writer(store_model: Path, synthetic_root: Path, tmp_path: Path) -> None:
     database = tmp_path / "kill.db"
     open_database(database).dispose()
@@ -79,31 +102,9 @@ def test_killed_enrollments_leave_no_partial_writer(store_model: Path, synthetic
     # First a kill right after the references were written (inside the transaction), then kills
     # at random moments.
     for run in range(3):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                ENROLLER,
-                str(database),
-                str(store_model),
-                str(run),
-                str(REFERENCES),
-                *images,
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_for_line(process, "started", timeout=120)
-        if run == 0:
-            wait_for_line(process, f"flushed {REFERENCES}", timeout=60)
-        else:
-            time.sleep(rng.uniform(0.2, 2.5))
-        os.kill(process.pid, signal.SIGKILL)
-        out, _ = process.communicate(timeout=60)
-        assert process.returncode == -signal.SIGKILL
-        committed |= {line.split()[1] for line in out.splitlines() if line.startswith("committed")}
+        args = [str(database), str(store_model), str(run), str(REFERENCES), *images]
+        pause = 0.0 if run == 0 else rng.uniform(0.2, 2.5)
+        committed |= kill_during(ENROLLER, args, inside=REFERENCES if run == 0 else None, pause=pause)
         if run == 0:
             assert not committed  # killed inside the first enrollment's transaction
 
