@@ -53,7 +53,7 @@ from inkproof.document.detector import (
     tighten_to_ink,
     to_working_scale,
 )
-from inkproof.document.synthetic import _BOX_COLOURS, FIELD_CLASSES, PageConfig, render_page
+from inkproof.document.synthetic import FIELD_CLASSES, FIELD_COLOURS, PageConfig, render_page
 from inkproof.document.tobacco import AnnotatedPage, Tobacco800, load_tobacco800, split_pages
 from inkproof.errors import DatasetFormatError
 from inkproof.evaluation.detection import BoxTuple, Detection, coco_average_precision
@@ -76,7 +76,7 @@ __all__ = [
     "tune_detector",
 ]
 
-DETECTOR_PALETTE = ClassPalette(("background", *FIELD_CLASSES), ((0, 0, 0), *(_BOX_COLOURS[c] for c in FIELD_CLASSES)))
+DETECTOR_PALETTE = ClassPalette(("background", *FIELD_CLASSES), ((0, 0, 0), *(FIELD_COLOURS[c] for c in FIELD_CLASSES)))
 RUN_SETTINGS = "detector.json"
 CACHE_DIR = "cache"
 #: Seeds of the synthetic page sets; fixed forever so that held-out pages stay held out.

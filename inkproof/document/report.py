@@ -42,6 +42,7 @@ from PIL import Image, ImageDraw
 
 from inkproof.document.detector import FieldDetection, PageDetections, PageDetector
 from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, load_pages
+from inkproof.document.synthetic import FIELD_COLOURS
 
 if TYPE_CHECKING:
     from inkproof.document.cleaner import CleanResult
@@ -506,14 +507,6 @@ def _rules(
 
 # --- writing -------------------------------------------------------------------------------------
 
-_COLOURS = {
-    "signature": (220, 30, 30),
-    "initials": (230, 140, 0),
-    "handwritten_date": (20, 150, 40),
-    "redaction": (150, 40, 190),
-    "logo": (30, 90, 220),
-}
-
 
 def annotated_thumbnail(image: np.ndarray, page: PageReport, long_side: int = 900) -> Image.Image:
     scale = min(1.0, long_side / max(image.shape))
@@ -522,7 +515,7 @@ def annotated_thumbnail(image: np.ndarray, page: PageReport, long_side: int = 90
         picture = picture.resize((round(image.shape[1] * scale), round(image.shape[0] * scale)))
     draw = ImageDraw.Draw(picture)
     for found in page.detections.detections:
-        colour = _COLOURS.get(found.label, (0, 0, 0))
+        colour = FIELD_COLOURS.get(found.label, (0, 0, 0))
         x0, y0, x1, y1 = (round(v * scale) for v in found.box)
         draw.rectangle((x0, y0, x1, y1), outline=colour, width=3)
         draw.text((x0, max(0, y0 - 12)), f"{found.label} {found.confidence:.2f}", fill=colour)

@@ -45,6 +45,7 @@ from inkproof.data.synthetic import _CAPITALS, WriterStyle, _genuine_pieces, _Pi
 
 __all__ = [
     "FIELD_CLASSES",
+    "FIELD_COLOURS",
     "HANDWRITING_CLASSES",
     "MASK_CLASSES",
     "WRITER_POOL",
@@ -1810,7 +1811,8 @@ def write_detection_dataset(
     return root
 
 
-_BOX_COLOURS = {
+#: The colour of each field class wherever fields are drawn: masks, annotated pages, reports, the web UI.
+FIELD_COLOURS = {
     "signature": (220, 30, 30),
     "initials": (240, 140, 0),
     "handwritten_date": (20, 160, 40),
@@ -1830,7 +1832,7 @@ def contact_sheet(out_path: str | Path, *, pages: int = 4, seed: int = 0) -> Pat
     draw = ImageDraw.Draw(sheet)
     font, small = _font(13), _font(10)
     x = gap
-    for label, rgb in _BOX_COLOURS.items():
+    for label, rgb in FIELD_COLOURS.items():
         draw.rectangle((x, 9, x + 12, 21), outline=rgb, width=2)
         draw.text((x + 17, 8), label, fill=rgb, font=font)
         x += 40 + int(font.getlength(label))
@@ -1843,7 +1845,7 @@ def contact_sheet(out_path: str | Path, *, pages: int = 4, seed: int = 0) -> Pat
         d = ImageDraw.Draw(thumb)
         for f in page.fields:
             x0, y0, x1, y1 = (round(v * scale) for v in f.box)
-            rgb = _BOX_COLOURS[f.label]
+            rgb = FIELD_COLOURS[f.label]
             d.rectangle((x0 - 1, y0 - 1, x1, y1), outline=rgb, width=2)
             text = f.writer or f.label
             d.text((x0, max(y0 - 12, 0)), text, fill=rgb, font=small)
@@ -1854,7 +1856,7 @@ def contact_sheet(out_path: str | Path, *, pages: int = 4, seed: int = 0) -> Pat
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     # A fixed palette (grays plus the box colours) keeps the sheet small and the boxes in their colours.
-    colours = [(v, v, v) for v in range(0, 256, 8)] + [(255, 255, 255), *_BOX_COLOURS.values()]
+    colours = [(v, v, v) for v in range(0, 256, 8)] + [(255, 255, 255), *FIELD_COLOURS.values()]
     palette = Image.new("P", (1, 1))
     palette.putpalette([c for rgb in colours for c in rgb] + [0, 0, 0] * (256 - len(colours)))
     sheet.quantize(palette=palette, dither=Image.Dither.NONE).save(out, format="PNG", optimize=True)

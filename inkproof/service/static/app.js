@@ -1305,13 +1305,13 @@
     signatures_dated: "Every signature dated",
   };
 
-  // The box colours of the page thumbnails (inkproof.document.report._COLOURS).
+  // The box colours of the page thumbnails (inkproof.document.synthetic.FIELD_COLOURS).
   const FIELDS = [
     { key: "signatures", one: "signature", many: "signatures", colour: "rgb(220, 30, 30)" },
-    { key: "initials", one: "initials", many: "initials", colour: "rgb(230, 140, 0)" },
-    { key: "handwritten_dates", one: "handwritten date", many: "handwritten dates", colour: "rgb(20, 150, 40)" },
-    { key: "redactions", one: "redaction", many: "redactions", colour: "rgb(150, 40, 190)" },
-    { key: "logos", one: "logo", many: "logos", colour: "rgb(30, 90, 220)" },
+    { key: "initials", one: "initials", many: "initials", colour: "rgb(240, 140, 0)" },
+    { key: "handwritten_dates", one: "handwritten date", many: "handwritten dates", colour: "rgb(20, 160, 40)" },
+    { key: "redactions", one: "redaction", many: "redactions", colour: "rgb(170, 40, 200)" },
+    { key: "logos", one: "logo", many: "logos", colour: "rgb(30, 90, 230)" },
   ];
 
   const CLAIM_CHIPS = { genuine: "chip-accepted", forgery: "chip-rejected", review: "chip-duplicate" };
