@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -167,10 +168,11 @@ async def _read_upload(upload: UploadFile, settings: ServiceSettings) -> bytes:
     return data
 
 
-def _check_image(data: bytes, name: str, settings: ServiceSettings, *, require_ink: bool) -> bytes:
-    """Decode once with the service's pixel limit and formats so bombs, corrupt files and other
-    formats (EPS, ...) fail as 4xx before the store sees them; a query without ink is refused
-    here too, under its upload name (the library would call it "<bytes: N B>")."""
+def _check_image(data: bytes, name: str, settings: ServiceSettings, *, require_ink: bool) -> np.ndarray:
+    """Decode once, with the service's pixel limit and formats, so bombs, corrupt files and other
+    formats (EPS, ...) fail as 4xx before the store sees them; the store gets the decoded array
+    (not the bytes again). A query without ink is refused here too, under its upload name (the
+    library would call it "<bytes: N B>")."""
     from inkproof.errors import NoInkError
     from inkproof.imaging import SERVICE_IMAGE_FORMATS, load_image
     from inkproof.preprocess import ink_mask
@@ -181,7 +183,7 @@ def _check_image(data: bytes, name: str, settings: ServiceSettings, *, require_i
         raise InvalidImageError(name, exc.reason) from None
     if require_ink and not ink_mask(gray).any():
         raise NoInkError(name)
-    return data
+    return gray
 
 
 async def _read_document(upload: UploadFile, settings: ServiceSettings) -> bytes:
@@ -449,7 +451,7 @@ def create_app(
     @app.exception_handler(InkproofError)
     async def library_error(_: Request, exc: InkproofError) -> JSONResponse:
         status = status_of(exc)
-        if status >= 500:
+        if status >= 500 and not (isinstance(exc, ServiceError) and status == 503):  # "busy" is for the client
             if not (isinstance(exc, ServiceError) and exc.kind == "server_error"):
                 log.error("server-side error: %s", exc)
             return _error(status, "server_error", SERVER_ERROR_MESSAGE)
@@ -477,7 +479,7 @@ def create_app(
             for i, f in enumerate(files)
         ]
 
-    def checked(images: Sequence[tuple[bytes, str]], *, require_ink: bool = True) -> list[bytes]:
+    def checked(images: Sequence[tuple[bytes, str]], *, require_ink: bool = True) -> list[np.ndarray]:
         return [_check_image(data, name, settings, require_ink=require_ink) for data, name in images]
 
     def writer_id(value: str) -> str:
