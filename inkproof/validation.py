@@ -50,8 +50,10 @@ def _text(value: object, what: str, *, allow_empty: bool, max_length: int) -> st
 
 
 def clean_identifier(value: object, what: str = "external id") -> str:
-    """An external id: NFKC-normalised, 1-255 printable characters, no "/" or "\\", not "." or ".."."""
+    """An external id: NFKC-normalised, 1-255 printable characters, no "/" or "\\", not "." or "..";
+    runs of spaces become one (ids that look alike are alike)."""
     text = _text(value, what, allow_empty=False, max_length=MAX_TEXT_LENGTH)
+    text = " ".join(part for part in text.split(" ") if part)
     bad = sorted(_REFUSED_IN_IDS.intersection(text))
     if bad:
         raise InvalidFieldError(f"{what} must not contain {' or '.join(repr(c) for c in bad)}")

@@ -466,6 +466,20 @@ def create_app(
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
+    from sqlalchemy.exc import DataError, OperationalError
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # A lock held too long by another process, a lost connection: try again later.
+        log.warning("database unavailable: %s", exc.orig or exc)
+        return _error(503, "database_busy", "the database is busy or unavailable; try again shortly", 5)
+
+    @app.exception_handler(DataError)
+    async def database_refused(_: Request, exc: DataError) -> JSONResponse:
+        # The field rules should have caught it; refused by the database all the same.
+        log.warning("value refused by the database: %s", exc.orig or exc)
+        return _error(422, "invalid_value", "a value was refused by the database")
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)

@@ -81,7 +81,7 @@ def _problem(endpoint: str, sample: Sample, response: Any) -> str | None:
     if status >= 500 and status != 503:
         return f"{where} {response.text[:200]}"
     if status == 200:
-        if endpoint != "document" and not sample.may_succeed:
+        if endpoint != "document" and sample.may_succeed is False:
             return f"{where} accepted an input that is not a usable signature"
         return None
     try:
@@ -92,7 +92,7 @@ def _problem(endpoint: str, sample: Sample, response: Any) -> str | None:
         return f"{where} untyped or leaky error {error}"
     if sample.blank and endpoint != "document" and "ink" not in error["message"]:
         return f"{where} blank image not refused for lack of ink: {error}"
-    if sample.may_succeed and endpoint != "enroll":
+    if sample.may_succeed is True and endpoint != "enroll":
         return f"{where} refused a valid signature: {error}"
     return None
 

@@ -13,6 +13,7 @@ import io
 import json
 import select
 import socket
+import sqlite3
 import statistics
 import threading
 import time
@@ -291,3 +292,32 @@ def test_document_bombs_hit_the_memory_limit_the_job_cap_and_disconnects(
             time.sleep(0.1)
         print(f"abandoned job stopped {time.monotonic() - left:.1f} s after the client left")
         assert not (running & _worker_pids(server)), "the worker of the abandoned job is still alive"
+
+
+def test_a_held_sqlite_write_lock_does_not_freeze_the_service(
+    service_model: Path, key_and_db: tuple[str, Path], synthetic_root: Path
+) -> None:
+    key, database = key_and_db
+    images = sorted((synthetic_root / "W001" / "genuine").glob("*.png"))[:3]
+    body, content_type = multipart([("files", p.name, p.read_bytes(), "image/png") for p in images])
+    with live_server(_settings(service_model, database)) as server:
+        holder = sqlite3.connect(database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process's write transaction, held for seconds
+        results: list[Any] = []
+        enroll = threading.Thread(
+            target=lambda: results.append(post(server, "/api/v1/writers/LOCKED/references", body, content_type, key))
+        )
+        try:
+            with HealthProbe(server) as probe:
+                started = time.perf_counter()
+                enroll.start()
+                time.sleep(4.0)
+                assert not results, "the enrollment cannot have committed while the lock is held"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        enroll.join(60)
+        waited = time.perf_counter() - started
+        assert results and results[0][0] == 200, results
+        print(f"enroll waited {waited:.1f} s for the lock")
+        probe.check("health while another process holds the write lock")
