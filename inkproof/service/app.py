@@ -86,7 +86,7 @@ class ServiceSettings:
     max_document_pages: int = 20
     max_document_jobs: int = 2  # documents processed at once; one more gets 503 + Retry-After
     document_timeout_s: float = 120.0  # wall clock per document; the worker is killed after it
-    document_memory_bytes: int = 2 * 1024**3  # address space a job may add to its loaded worker
+    document_memory_bytes: int = 1024**3  # address space a job may add to its loaded worker
     document_processes: bool = True  # False: documents run in a thread (no kill, no memory cap)
     # Query images kept for review are forgotten after this many days (None: kept).
     review_image_retention_days: float | None = 90.0
@@ -107,7 +107,7 @@ class WorkPool:
     def __init__(self, threads: int, queue: int) -> None:
         self.threads = max(1, threads)
         self.capacity = self.threads + max(0, queue)
-        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="inkproof-work")
+        self._executor: ThreadPoolExecutor | None = None  # started on first use, again after close()
         self._pending = 0
         self._lock = threading.Lock()
 
@@ -116,15 +116,21 @@ class WorkPool:
             if self._pending >= self.capacity:
                 raise ServiceError(503, "busy", "the service is busy; try again shortly", retry_after=2)
             self._pending += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="inkproof-work")
+            executor = self._executor
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, partial(work, *args, **kwargs))
+            return await loop.run_in_executor(executor, partial(work, *args, **kwargs))
         finally:
             with self._lock:
                 self._pending -= 1
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 class WriterCreate(BaseModel):
@@ -330,7 +336,7 @@ class _Health:
 
     def __init__(self, store: SignatureStore) -> None:
         self._store = store
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="inkproof-health")
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._future: Any = None
         self._consistent: bool | None = None
@@ -346,16 +352,21 @@ class _Health:
         with self._lock:
             fresh = time.monotonic() - self._checked < max_age_s
             if not fresh and (self._future is None or self._future.done()):
-                self._future = asyncio.wrap_future(self._executor.submit(self._refresh))
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="inkproof-health")
+                self._future = self._executor.submit(self._refresh)  # wrapped per call: loops differ
             future = self._future
         if not fresh and future is not None:
             with suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(future), wait_s)
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait_s)
         with self._lock:
             return self._consistent, time.monotonic() - self._checked < max_age_s + wait_s
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            executor, self._executor, self._future = self._executor, None, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 def create_app(
@@ -426,6 +437,8 @@ def create_app(
                 await retention
             await asyncio.to_thread(jobs.close)
             models.close()
+            work.close()
+            health_state.close()
 
     app = FastAPI(
         title="inkproof",

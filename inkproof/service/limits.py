@@ -46,6 +46,17 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+# /docs and /redoc (only with settings.api_docs) load Swagger UI / ReDoc from jsDelivr and start
+# them with an inline script; they hold no API key (it is typed into Swagger's own dialog).
+DOCS_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    b"font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"worker-src blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+
 @dataclass(frozen=True)
 class BodyLimits:
     """Byte limits of a request body by path: ``uploads`` for signature endpoints, ``document``
@@ -102,7 +113,7 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        send = _with_security_headers(send)
+        send = _with_security_headers(send, docs=str(scope.get("path", "")) in DOCS_PATHS)
         method = str(scope.get("method", "GET")).upper()
         path = str(scope.get("path", ""))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
@@ -182,11 +193,13 @@ class RequestGuard:
             return False
 
 
-def _with_security_headers(send: Send) -> Send:
+def _with_security_headers(send: Send, *, docs: bool = False) -> Send:
+    headers = [(n, DOCS_CSP if docs and n == b"content-security-policy" else v) for n, v in SECURITY_HEADERS]
+
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             present = {name.lower() for name, _ in message.get("headers", ())}
-            extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+            extra = [(name, value) for name, value in headers if name not in present]
             message["headers"] = [*message.get("headers", ()), *extra]
         await send(message)
 

@@ -77,3 +77,18 @@ def test_serve_refuses_an_open_api_on_a_public_interface(tmp_path: Path) -> None
     assert result.exit_code != 0
     assert "--insecure" in result.output
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_api_docs_only_when_asked_for(service_store: SignatureStore, settings: object) -> None:
+    from dataclasses import replace
+
+    from inkproof.service.app import ServiceSettings, create_app
+
+    assert isinstance(settings, ServiceSettings)
+    with TestClient(create_app(replace(settings, api_docs=True), store=service_store)) as docs_client:
+        page = docs_client.get("/docs")
+        assert page.status_code == 200
+        assert "https://cdn.jsdelivr.net" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        ui = docs_client.get("/")
+        assert "cdn.jsdelivr.net" not in ui.headers["content-security-policy"]  # the UI keeps the strict policy
