@@ -20,6 +20,12 @@ from inkproof.errors import InvalidImageError
 
 ImageSource: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray"
 
+#: Pillow formats that are ever decoded: raster formats with pure-Python/C decoders. Everything
+#: else (EPS and PostScript, which Pillow hands to Ghostscript; exotic plugins) is refused unread.
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF", "PPM")
+#: What the REST service accepts (its documented upload types).
+SERVICE_IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP")
+
 #: Default pixel limit: an A4 page at 600 dpi (35 MP) passes, a 50,000 x 50,000 bomb does not.
 DEFAULT_MAX_PIXELS = 64_000_000
 
@@ -28,6 +34,11 @@ _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _COLOUR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 SUPPORTED_MODES = frozenset({"1", "L", "P"} | _ALPHA_MODES | _COLOUR_MODES | _SIXTEEN_BIT_MODES | {"I"})
+
+
+def open_image(handle: IO[bytes], formats: tuple[str, ...] = IMAGE_FORMATS) -> Image.Image:
+    """Pillow's ``Image.open`` limited to ``formats`` (for readers outside this module)."""
+    return _open(handle, formats)
 
 
 def describe_source(source: object) -> str:
@@ -49,6 +60,7 @@ def load_image(
     page: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int | None = None,
+    formats: tuple[str, ...] = IMAGE_FORMATS,
 ) -> np.ndarray:
     """Load ``source`` as an 8-bit grayscale array of shape (height, width).
 
@@ -66,7 +78,7 @@ def load_image(
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         _check_byte_count(len(data), name, max_bytes)
-        return _decode(io.BytesIO(data), name, page, max_pixels)
+        return _decode(io.BytesIO(data), name, page, max_pixels, formats)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.exists():
@@ -75,7 +87,7 @@ def load_image(
             raise InvalidImageError(name, "not a regular file")
         _check_byte_count(path.stat().st_size, name, max_bytes)
         with path.open("rb") as handle:
-            return _decode(handle, name, page, max_pixels)
+            return _decode(handle, name, page, max_pixels, formats)
     raise InvalidImageError(name, "expected a path, bytes, a PIL image or a numpy array")
 
 
@@ -84,12 +96,12 @@ def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:
     name = describe_source(source)
     try:
         if isinstance(source, bytes):
-            with Image.open(io.BytesIO(source)) as im:
+            with _open(io.BytesIO(source), IMAGE_FORMATS) as im:
                 return im.size
-        with Path(source).open("rb") as handle, Image.open(handle) as im:
+        with Path(source).open("rb") as handle, _open(handle, IMAGE_FORMATS) as im:
             return im.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImageError(name, f"not a readable image ({exc})") from exc
+        raise InvalidImageError(name, "not a readable image") from exc
 
 
 def _check_byte_count(n_bytes: int, name: str, max_bytes: int | None) -> None:
@@ -110,19 +122,32 @@ def _check_pixel_count(width: int, height: int, name: str, max_pixels: int) -> N
         )
 
 
-def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int) -> np.ndarray:
+def _open(handle: IO[bytes], formats: tuple[str, ...]) -> Image.Image:
+    """Image.open restricted to ``formats`` (their plugins registered first: Pillow loads some,
+    such as MPO and WebP, only on demand, and ``formats`` does not trigger that)."""
+    Image.init()
+    return Image.open(handle, formats=formats)
+
+
+def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int, formats: tuple[str, ...]) -> np.ndarray:
     try:
-        with Image.open(handle) as im:
+        with _open(handle, formats) as im:
             return _pil_to_gray(im, name, page, max_pixels)
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidImageError(name, f"decompression bomb refused ({exc})") from exc
+        raise InvalidImageError(name, "decompression bomb refused (too many pixels)") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(name, "not an image (unrecognised format)") from exc
+        raise InvalidImageError(name, f"not an image (unrecognised format; accepted: {', '.join(formats)})") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/EOFError.
-        raise InvalidImageError(name, f"corrupt or truncated image ({exc})") from exc
+        raise InvalidImageError(name, f"corrupt or truncated image ({_reason(exc)})") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """Pillow's message without the file object's repr ("... <_io.BytesIO object at 0x...>")."""
+    text = str(exc).split(" <_io.", 1)[0].strip() or type(exc).__name__
+    return text[:200]
 
 
 def _pil_to_gray(im: Image.Image, name: str, page: int, max_pixels: int) -> np.ndarray:
@@ -137,7 +162,7 @@ def _pil_to_gray(im: Image.Image, name: str, page: int, max_pixels: int) -> np.n
     try:
         im.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImageError(name, f"corrupt or truncated image ({exc})") from exc
+        raise InvalidImageError(name, f"corrupt or truncated image ({_reason(exc)})") from exc
     im = ImageOps.exif_transpose(im) or im
     return _to_gray_array(im, name)
 

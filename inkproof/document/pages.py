@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from inkproof.errors import InkproofError, InvalidImageError
-from inkproof.imaging import describe_source, load_image
+from inkproof.imaging import describe_source, load_image, open_image
 
 DEFAULT_DPI = 150
 DEFAULT_MAX_PAGES = 50
@@ -84,14 +84,20 @@ def _pdf_pages(data: bytes, name: str, dpi: float, max_pages: int, max_pixels: i
         scale = dpi / 72.0
         pages = []
         for index in range(count):
-            page = document[index]
-            width, height = page.get_size()
+            try:  # a broken page tree (a /Pages node that lists itself) fails here, not on open
+                page = document[index]
+                width, height = page.get_size()
+            except pdfium.PdfiumError as exc:
+                raise InvalidDocumentError(name, f"page {index + 1} is not readable ({exc})") from None
             pixels = round(width * scale) * round(height * scale)
             if pixels > max_pixels:
                 raise InvalidDocumentError(
                     name, f"page {index + 1} would render to {pixels} pixels at {dpi} dpi (limit {max_pixels})"
                 )
-            image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+            try:
+                image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+            except pdfium.PdfiumError as exc:
+                raise InvalidDocumentError(name, f"page {index + 1} cannot be rendered ({exc})") from None
             pages.append(Page(index, np.asarray(image, dtype=np.uint8).copy(), float(dpi), name))
             page.close()
         return pages
@@ -101,11 +107,12 @@ def _pdf_pages(data: bytes, name: str, dpi: float, max_pages: int, max_pixels: i
 
 def _image_pages(data: bytes, name: str, max_pages: int, max_pixels: int) -> list[Page]:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(io.BytesIO(data)) as image:
             frames = int(getattr(image, "n_frames", 1))
             resolution = image.info.get("dpi")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InvalidDocumentError(name, f"not a PDF or a readable image ({exc})") from None
+        reason = str(exc).split(" <_io.", 1)[0] or type(exc).__name__  # no file-object repr
+        raise InvalidDocumentError(name, f"not a PDF or a readable image ({reason})") from None
     if frames > max_pages:
         raise InvalidDocumentError(name, f"{frames} pages exceed the limit of {max_pages}")
     dpi = float(resolution[0]) if resolution and resolution[0] else None

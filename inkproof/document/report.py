@@ -512,7 +512,8 @@ def annotated_thumbnail(image: np.ndarray, page: PageReport, long_side: int = 90
     scale = min(1.0, long_side / max(image.shape))
     picture = Image.fromarray(image).convert("RGB")
     if scale < 1.0:
-        picture = picture.resize((round(image.shape[1] * scale), round(image.shape[0] * scale)))
+        # At least one pixel a side: a 1 x 100000 page scales to 0 rows otherwise.
+        picture = picture.resize((max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
     draw = ImageDraw.Draw(picture)
     for found in page.detections.detections:
         colour = FIELD_COLOURS.get(found.label, (0, 0, 0))
