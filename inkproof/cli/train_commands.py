@@ -342,3 +342,54 @@ def calibrate(
         f"[green]wrote[/] {result.card_path}: validation EER {t.validation_eer:.2%} on {t.n_genuine} genuine / "
         f"{t.n_forgery} forgery pairs; thresholds eer {t.eer:.4f}, far_1 {t.far_1:.4f}, far_0_1 {t.far_0_1:.4f}"
     )
+
+
+@reports_errors
+def calibrate_claims(
+    model: Path = typer.Option(
+        ..., "--model", help="Model card or folder (the bundled one: inkproof/assets/models/default)."
+    ),
+    data: list[Path] | None = typer.Option(
+        None, "--data", help="Dataset folder; repeat for several (default: the card's)."
+    ),
+    split_file: Path | None = typer.Option(None, help="Split manifest (default: the split recorded in the card)."),
+    out: Path | None = typer.Option(None, "--out", help="Write a copy here instead of updating the card in place."),
+    ks: str = typer.Option("1,3,5,10", help="Numbers of references to calibrate for."),
+    repeats: int = typer.Option(5, min=1, help="Reference draws per writer."),
+    seed: int = typer.Option(0),
+    cache_dir: Path | None = typer.Option(None, help="Cache of preprocessed images."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Choose the claim scoring method and its operating points per K on VALIDATION writers and
+    write the cohort (genuine embeddings of training writers) beside the card; re-run it whenever
+    the model changes."""
+    from inkproof.evaluation.claims import calibrate_claims as run
+
+    result = run(
+        model,
+        data=[str(d) for d in data] if data else None,
+        split_file=split_file,
+        out=out,
+        ks=[int(k) for k in ks.split(",") if k.strip()],
+        repeats=repeats,
+        seed=seed,
+        cache_dir=cache_dir,
+        log=(lambda message: None) if json_out else (lambda message: console.print(message)),
+    )
+    if json_out:
+        print_json({"card": str(result.card_path), "claims": result.calibration.to_dict()})
+        return
+    table = Table(title=f"Claims on validation writers ({result.card_path})")
+    for column in ("K", "method", "EER", "EER skilled", "FRR @ FAR-skilled 1 %", "FRR @ 5 %", "chosen"):
+        table.add_column(column)
+    for row in sorted(result.validation, key=lambda r: (r.k, r.eer)):
+        table.add_row(
+            str(row.k),
+            row.method,
+            _pct(row.eer),
+            _pct(row.eer_skilled),
+            _pct(row.points["far-skilled-1"]["frr"]),
+            _pct(row.points["far-skilled-5"]["frr"]),
+            "yes" if row.chosen else "",
+        )
+    console.print(table)
