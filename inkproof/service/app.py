@@ -424,10 +424,12 @@ def create_app(
         _: Authorised,
         external_id: str,
         query: Annotated[UploadFile, File(description="Questioned signature image")],
-        fusion: Annotated[Literal["mean", "max"], Form()] = "mean",
+        fusion: Annotated[Literal["mean", "max"] | None, Form()] = None,
+        # Validation-calibrated accept threshold (see inkproof.claims.OPERATING_POINTS); default: the store's.
+        operating_point: Annotated[Literal["eer", "far-skilled-1", "far-skilled-5"] | None, Form()] = None,
     ) -> dict[str, Any]:
         (image,) = await images_of([query])
-        return store.verify_claim(external_id, image, fusion=fusion).to_dict()
+        return store.verify_claim(external_id, image, fusion=fusion, operating_point=operating_point).to_dict()
 
     @app.post(f"{API}/identify", tags=["verification"])
     async def identify(

@@ -1216,7 +1216,7 @@ class SignatureStore:
                 decision=decision,
                 status=status,
                 fused_score=fused,
-                fusion=fusion or ("mean" if claims is None else method),
+                fusion=method,
                 accept_threshold=accept,
                 reject_threshold=reject,
                 threshold_source=source,

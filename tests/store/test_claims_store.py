@@ -45,6 +45,16 @@ def claims_model(pixel_card: Path, folder: Path, cohort: np.ndarray, *, chosen: 
     return folder / "model.json"
 
 
+def outlier_between(verifier: Verifier, own: list[Path], odd: Path) -> float:
+    """A consistency threshold between the lowest of ``own`` references and ``odd`` among them."""
+    embeddings = verifier.embed_many(own)
+    stranger = verifier.embed_many([odd])
+    genuine_floor = float((cosine_matrix(embeddings, embeddings).sum(1) - 1).min() / (len(own) - 1))
+    foreign = float(cosine_matrix(stranger, embeddings).mean())
+    assert foreign < genuine_floor  # the synthetic writers are distinct enough for these tests
+    return (foreign + genuine_floor) / 2
+
+
 @pytest.fixture(scope="module")
 def claims_card(
     pixel_card: Path, signatures: Signatures, tmp_path_factory: pytest.TempPathFactory
@@ -55,13 +65,7 @@ def claims_card(
         cohort = verifier.embed_many(
             [p for w in ("W006", "W007", "W008", "W009", "W010") for p in signatures(w, "genuine")]
         )
-        own = verifier.embed_many(signatures("W001", "genuine")[:5])
-        odd = verifier.embed_many(signatures("W005", "genuine")[:1])
-    sims = cosine_matrix(own, own)
-    genuine_floor = float((sims.sum(1) - 1).min() / 4)
-    stranger = float(cosine_matrix(odd, own).mean())
-    assert stranger < genuine_floor  # the synthetic writers are distinct enough for this test
-    outlier = (stranger + genuine_floor) / 2
+        outlier = outlier_between(verifier, signatures("W001", "genuine")[:5], signatures("W005", "genuine")[0])
     folder = tmp_path_factory.mktemp("claims-model")
     return claims_model(pixel_card, folder, cohort, chosen={1: "mean", 3: "svm-rbf"}, outlier=outlier), outlier
 
