@@ -172,6 +172,7 @@ def evaluate(
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate on held-out writers with the validation-calibrated threshold."""
+    from inkproof.artifact import card_path_for
     from inkproof.evaluation.evaluate import evaluate as run_evaluation
     from inkproof.evaluation.scoring import load_scorer
     from inkproof.evaluation.selection import select_writers
@@ -197,6 +198,7 @@ def evaluate(
         rule=threshold_rule,
         seed=seed,
         plots=not no_plots,
+        card_path=card_path_for(model),
     )
     if json_out:
         print_json(result.to_dict())
@@ -226,6 +228,21 @@ def evaluate(
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if result.claims:
+        claims = Table(title="Claims with K references, thresholds from validation writers (chosen method in bold)")
+        for column in ("K", "method", "EER", "EER skilled", "FRR / FAR-skilled at far-skilled-1", "at far-skilled-5"):
+            claims.add_column(column)
+        for row in sorted(result.claims, key=lambda r: (r.k, not r.chosen, r.eer)):
+            strict, standard = row.points["far-skilled-1"], row.points["far-skilled-5"]
+            claims.add_row(
+                str(row.k),
+                f"[bold]{row.method}[/]" if row.chosen else row.method,
+                _pct(row.eer),
+                _pct(row.eer_skilled),
+                f"{_pct(strict['frr'])} / {_pct(strict['far_skilled'])}",
+                f"{_pct(standard['frr'])} / {_pct(standard['far_skilled'])}",
+            )
+        console.print(claims)
     console.print(f"artifacts in {target}")
 
 

@@ -291,20 +291,17 @@ def evaluate_claims(
     return rows
 
 
-def outlier_threshold(
-    samples: Sequence[ReferenceSample], embeddings: np.ndarray, *, k: int = 5, repeats: int = 5, seed: int = 0
-) -> tuple[float, dict[str, float]]:
-    """The consistency threshold (the OUTLIER_PERCENTILE percentile over genuine references of
-    K-sets of validation writers) and, measured on the same writers: how many genuine K-sets get
-    a flag, and how often a skilled forgery put among K-1 genuine references is flagged."""
+def _reference_sets(
+    samples: Sequence[ReferenceSample], k: int, repeats: int, seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """K-sets of genuine references per writer and repeat; the same with the last reference
+    replaced by one of the writer's skilled forgeries, and by another writer's genuine signature."""
     genuine: dict[str, list[int]] = {}
     skilled: dict[str, list[int]] = {}
     for sample in samples:
         (genuine if sample.genuine else skilled).setdefault(sample.writer, []).append(sample.index)
-    table = np.asarray(embeddings, dtype=np.float64)
-    values: list[float] = []
     sets: list[np.ndarray] = []
-    mixed: list[np.ndarray] = []
+    forged_sets: list[np.ndarray] = []
     mixups: list[np.ndarray] = []
     writers = sorted(genuine)
     for r in range(repeats):
@@ -314,34 +311,62 @@ def outlier_threshold(
             if len(own) < k:
                 continue
             chosen = np.asarray(own)[rng.permutation(len(own))[:k]]
-            sims = cosine_matrix(table[chosen], table[chosen])
-            np.fill_diagonal(sims, np.nan)
-            values.extend(np.nanmean(sims, axis=1).tolist())
             sets.append(chosen)
             forged = sorted(skilled.get(writer, []))
             if forged:
-                mixed.append(np.concatenate([chosen[: k - 1], [forged[int(rng.integers(len(forged)))]]]))
+                forged_sets.append(np.concatenate([chosen[: k - 1], [forged[int(rng.integers(len(forged)))]]]))
             other = [w for w in writers if w != writer]
             if other:
                 stranger = sorted(genuine[other[int(rng.integers(len(other)))]])
                 mixups.append(np.concatenate([chosen[: k - 1], [stranger[int(rng.integers(len(stranger)))]]]))
-    threshold = float(np.percentile(values, OUTLIER_PERCENTILE))
+    return sets, forged_sets, mixups
+
+
+def outlier_rates(
+    samples: Sequence[ReferenceSample],
+    embeddings: np.ndarray,
+    threshold: float,
+    *,
+    k: int = 5,
+    repeats: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How often :func:`inkproof.claims.flag_outliers` flags something in a genuine K-set, and
+    how often it flags a skilled forgery or another writer's signature put among K-1 genuine ones."""
+    table = np.asarray(embeddings, dtype=np.float64)
+    sets, forged_sets, mixups = _reference_sets(samples, k, repeats, seed)
 
     def last_flagged(groups: list[np.ndarray]) -> float:
-        return (
-            float(np.mean([(k - 1) in flag_outliers(table[g], threshold).flagged for g in groups]))
-            if groups
-            else math.nan
-        )
+        if not groups:
+            return math.nan
+        return float(np.mean([(k - 1) in flag_outliers(table[g], threshold).flagged for g in groups]))
 
-    return threshold, {
+    return {
         "k": k,
-        "percentile": OUTLIER_PERCENTILE,
-        "genuine_sets_with_a_flag": float(np.mean([bool(flag_outliers(table[g], threshold).flagged) for g in sets])),
-        "skilled_forgery_among_references_flagged": last_flagged(mixed),
+        "genuine_sets_with_a_flag": float(np.mean([bool(flag_outliers(table[g], threshold).flagged) for g in sets]))
+        if sets
+        else math.nan,
+        "skilled_forgery_among_references_flagged": last_flagged(forged_sets),
         "other_writer_among_references_flagged": last_flagged(mixups),
         "sets": len(sets),
     }
+
+
+def outlier_threshold(
+    samples: Sequence[ReferenceSample], embeddings: np.ndarray, *, k: int = 5, repeats: int = 5, seed: int = 0
+) -> tuple[float, dict[str, float]]:
+    """The consistency threshold: the OUTLIER_PERCENTILE percentile of each genuine reference's
+    mean score against the K-1 others, over K-sets of validation writers; with its rates there."""
+    table = np.asarray(embeddings, dtype=np.float64)
+    sets, _, _ = _reference_sets(samples, k, repeats, seed)
+    values: list[float] = []
+    for group in sets:
+        sims = cosine_matrix(table[group], table[group])
+        np.fill_diagonal(sims, np.nan)
+        values.extend(np.nanmean(sims, axis=1).tolist())
+    threshold = float(np.percentile(values, OUTLIER_PERCENTILE))
+    rates = outlier_rates(samples, embeddings, threshold, k=k, repeats=repeats, seed=seed)
+    return threshold, {"percentile": OUTLIER_PERCENTILE, **rates}
 
 
 @dataclass(frozen=True)
@@ -374,7 +399,6 @@ def calibrate_claims(
     from inkproof.data.records import combine_datasets
     from inkproof.data.splits import WriterSplit
     from inkproof.errors import SplitError
-    from inkproof.evaluation.evaluate import embed_paths
     from inkproof.evaluation.scoring import load_scorer
     from inkproof.evaluation.selection import writers_in
 
@@ -400,7 +424,7 @@ def calibrate_claims(
     row = {p: i for i, p in enumerate(paths)}
     log(f"embedding {len(paths)} signatures of {len(train)} training and {len(validation)} validation writers")
     scorer = load_scorer(card_path, device="cpu")
-    embeddings = embed_paths(scorer, paths, cache_dir=cache_dir)
+    embeddings = embed_files(scorer, paths, cache_dir)
     train_set, validation_set = set(train), set(validation)
     train_samples = [
         ReferenceSample(r.writer, r.is_genuine, row[r.path]) for r in subset.records if r.writer in train_set
@@ -467,6 +491,15 @@ def calibrate_claims(
     updated = card.with_changes(files=files, sha256=digests, claims=calibration.to_dict())
     saved = updated.save(target_card)
     return ClaimsCalibrationResult(saved, calibration, validation_rows)
+
+
+def embed_files(scorer: Any, paths: Sequence[Path], cache_dir: Path | None) -> np.ndarray:
+    """Embeddings of image files with the model's own preprocessing (as evaluation embeds them)."""
+    from inkproof.data.bank import build_image_bank
+
+    bank = build_image_bank(paths, scorer.card.preprocess_config, cache_dir=cache_dir, description="signatures")
+    parts = [scorer.embed(bank[i : i + 256].astype(np.float32) / 255.0) for i in range(0, len(bank), 256)]
+    return np.concatenate(parts) if parts else np.zeros((0, scorer.card.embedding_dim), np.float32)
 
 
 def method_label(method: str) -> str:
