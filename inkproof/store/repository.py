@@ -1330,7 +1330,8 @@ class SignatureStore:
             threshold=entry.threshold,
             reject_threshold=entry.reject_threshold,
             reference_scores=tuple(
-                ReferenceScore(int(item["reference_id"]), float(item["score"])) for item in entry.reference_scores
+                ReferenceScore(int(item["reference_id"]), float(item["score"]), bool(item.get("used", True)))
+                for item in entry.reference_scores
             ),
             reviewer_decision=entry.reviewer_decision,
             reviewer=entry.reviewer,
