@@ -10,7 +10,7 @@ pooled and every threshold is global, as a store applies it.
 
 :func:`calibrate_claims` runs this on the validation writers of a model's split, chooses for each K
 the method with the lowest pooled EER, records thresholds for every method and operating point, and
-writes the cohort (genuine embeddings of TRAINING writers) beside the card as ``cohort.npy``.
+writes the cohort (genuine embeddings of TRAINING writers) beside the card as ``<card>.cohort.npy``.
 Test writers are never looked at; :func:`evaluate_claims` reports them with the card's thresholds.
 """
 
@@ -46,7 +46,8 @@ from inkproof.evaluation.references import MIN_RANDOM_PER_WRITER, ReferenceSampl
 
 DEFAULT_KS = (1, 3, 5, 10)
 COHORT_PER_WRITER = 6
-COHORT_FILE = "cohort.npy"
+#: The cohort beside a card ``<stem>.json`` (one per card: an fp32 and an int8 export embed differently).
+COHORT_SUFFIX = ".cohort.npy"
 #: Percentile of validation genuine references' consistency below which a reference is flagged.
 OUTLIER_PERCENTILE = 1.0
 
@@ -391,7 +392,7 @@ def calibrate_claims(
     log: Callable[[str], None] = print,
 ) -> ClaimsCalibrationResult:
     """Cohort from the TRAINING writers, method and thresholds per K from the VALIDATION writers
-    of the model's split; writes ``cohort.npy`` and the card (in place, or a copy in ``out``)."""
+    of the model's split; writes ``<card>.cohort.npy`` and the card (in place, or a copy in ``out``)."""
     import shutil
 
     from inkproof.artifact import ModelCard, card_path_for, sha256_file
@@ -442,9 +443,10 @@ def calibrate_claims(
     target.mkdir(parents=True, exist_ok=True)
     if target.resolve() != card_path.parent.resolve():
         for name in card.files.values():
-            if name != COHORT_FILE:
+            if name != card.files.get("cohort"):
                 shutil.copyfile(card_path.parent / name, target / name)
-    cohort_path = target / COHORT_FILE
+    cohort_file = target_card.stem + COHORT_SUFFIX
+    cohort_path = target / cohort_file
     np.save(cohort_path, cohort_matrix, allow_pickle=False)
     cohort = load_cohort(cohort_path)
     same = {frozenset((row[a], row[b])) for a, b in subset.near_duplicates if a in row and b in row}
@@ -470,7 +472,7 @@ def calibrate_claims(
     calibration = ClaimsCalibration(
         chosen=chosen,
         thresholds=thresholds,
-        cohort_file=COHORT_FILE,
+        cohort_file=cohort_file,
         cohort_sha256=cohort.sha256,
         outlier_threshold=outlier,
         settings={m: settings_for_method(None, m) for m in methods if m in CLASSIFIERS},
@@ -486,8 +488,9 @@ def calibrate_claims(
             "date": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         },
     )
-    files = {**card.files, "cohort": COHORT_FILE}
-    digests = {**card.sha256, COHORT_FILE: sha256_file(cohort_path)}
+    files = {**card.files, "cohort": cohort_file}
+    digests = {k: v for k, v in card.sha256.items() if k != card.files.get("cohort")}
+    digests[cohort_file] = sha256_file(cohort_path)
     updated = card.with_changes(files=files, sha256=digests, claims=calibration.to_dict())
     saved = updated.save(target_card)
     return ClaimsCalibrationResult(saved, calibration, validation_rows)

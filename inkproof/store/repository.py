@@ -507,6 +507,11 @@ class SignatureStore:
     ``per_writer_min_references`` references get a tighter accept threshold of their own
     (see :meth:`writer_threshold`).
 
+    With a model card calibrated for claims (``card.claims``, :mod:`inkproof.claims`), claims are
+    scored with the method and thresholds chosen on validation writers for the writer's number of
+    references instead: ``operating_point`` (eer, far-skilled-1, far-skilled-5) picks the accept
+    threshold, the EER threshold the reject one; custom thresholds still override them.
+
     ``verifier=None`` opens the store for maintenance only (writers, review queue, API keys):
     whatever embeds or scores images then raises :class:`ModelRequiredError`.
     """

@@ -33,13 +33,13 @@ def test_calibrate_claims_is_rerunnable_and_feeds_store_and_evaluation(
     card = ModelCard.load(first.card_path)
     calibration = ClaimsCalibration.from_dict(card.claims or {})
     assert sorted(calibration.chosen) == [1, 3, 5]
-    assert card.files["cohort"] == "cohort.npy"
-    assert card.sha256["cohort.npy"] == sha256_file(first.card_path.parent / "cohort.npy")
+    assert card.files["cohort"] == "model.cohort.npy"
+    assert card.sha256["model.cohort.npy"] == sha256_file(first.card_path.parent / "model.cohort.npy")
     # The cohort holds genuine signatures of TRAINING writers only: 6 per writer.
     split = WriterSplit.from_dict(card.training["split"])
     dataset = load_dataset(synthetic_root)
     train = writers_in(dataset, split.train)
-    cohort = load_cohort(first.card_path.parent / "cohort.npy", card.sha256["cohort.npy"])
+    cohort = load_cohort(first.card_path.parent / "model.cohort.npy", card.sha256["model.cohort.npy"])
     assert len(cohort) == 6 * len(train)
     assert {r["k"] for r in calibration.record["validation"]} == {1, 3, 5}
     assert all(calibration.chosen[k] in calibration.thresholds[k] for k in (1, 3, 5))

@@ -201,3 +201,23 @@ def test_a_changed_calibration_or_model_refits_on_the_next_claim(
     before = scoring_row(database, writer_id).fitted_at
     assert store.reindex() == 4
     assert scoring_row(database, writer_id).fitted_at > before
+
+
+def test_the_writer_models_migration_goes_down_and_up(database: Database) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from inkproof.store.database import alembic_config
+    from inkproof.store.schema import Base
+
+    with database.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002")
+    assert database.current_revision() == "0002"
+    with database.engine.connect() as connection:
+        missing = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert [(diff[0], diff[1].name) for diff in missing] == [("add_table", "writer_models")]
+    database.upgrade()
+    assert database.current_revision() == "0003"
+    with database.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
