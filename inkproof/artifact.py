@@ -54,6 +54,8 @@ class ModelCard:
     thresholds: CalibratedThresholds | None = None
     training: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    # Writer-dependent claim scoring calibrated on validation writers (inkproof.claims); None: plain fusion.
+    claims: dict[str, Any] | None = None
     created: str = field(default_factory=_now)
     inkproof_version: str = ""
     card_version: int = CARD_VERSION

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from inkproof.artifact import ArtifactError, ModelCard
+from inkproof.artifact import ArtifactError, ModelCard, card_path_for
 from inkproof.errors import NoInkError
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, describe_source
 from inkproof.runtime.engine import Engine
@@ -105,6 +105,7 @@ class Verifier:
         if rule not in THRESHOLD_RULES:
             raise ValueError(f"rule must be one of {THRESHOLD_RULES}, got {rule!r}")
         self.engine = Engine.from_card(path, device=device, threads=threads, max_pixels=max_pixels)
+        self.card_path = card_path_for(path)  # files beside the card (the claims cohort) are found from here
         self.card: ModelCard = self.engine.card
         self.rule = rule
         self._threshold = threshold

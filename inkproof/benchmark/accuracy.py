@@ -17,6 +17,10 @@ it (:data:`STUDENT`), reported beside the default model.
 For each test: EER, FAR on skilled and on random forgeries and FRR at the validation threshold,
 AUC, and the EER of the K-reference protocol (K = 1, 3, 5, 10, mean fusion). Runs are kept in
 ``<out>/runs`` and reused (or resumed) when the command runs again.
+
+* ``claims``: trains nothing. Writer-dependent claim scoring (every method, K = 1, 3, 5, 10,
+  operating points) of the bundled model on the main split's test writers, with the method and
+  thresholds its card chose on validation writers (:mod:`inkproof.benchmark.claims`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from inkproof.data.adapters import load_dataset
 from inkproof.data.records import SignatureDataset
 from inkproof.data.splits import WriterSplit, kfold_writers, split_writers
 
-PARTS = ("main", "cross", "cedar-kfold")
+PARTS = ("main", "cross", "cedar-kfold", "claims")
 
 DEFAULT_RECIPE: dict[str, Any] = {
     "model": "compact",
@@ -232,6 +236,11 @@ def run_accuracy_benchmark(
     runs.mkdir(parents=True, exist_ok=True)
     rows = []
     began = time.perf_counter()
+    claims = None
+    if "claims" in parts:
+        from inkproof.benchmark.claims import run_claims_benchmark
+
+        claims = run_claims_benchmark(data_root, seed=seed, cache_dir=root / "cache", log=log)
     for entry in plan_entries(Path(data_root), parts, folds=folds, seed=seed):
         cards = _train_models(entry, runs, epoch_scale=epoch_scale, seed=seed, with_teacher=with_teacher, log=log)
         for label, dataset_path, writers in entry.tests:
@@ -240,7 +249,8 @@ def run_accuracy_benchmark(
                 log(f"evaluating {entry.name} {role} on {label}")
                 metrics = _evaluate(card, dataset_path, writers, folder, seed)
                 rows.append({"entry": entry.name, "test": label, "model": role, **entry.meta, **metrics})
-    _roc_figure(rows, root / "roc.png")
+    if rows:
+        _roc_figure(rows, root / "roc.png")
     return {
         "data_root": str(data_root),
         "parts": list(parts),
@@ -249,6 +259,7 @@ def run_accuracy_benchmark(
         "seed": seed,
         "recipes": {"default": DEFAULT_RECIPE, **({"teacher": TEACHER, "student": STUDENT} if with_teacher else {})},
         "results": rows,
+        **({"claims": claims} if claims is not None else {}),
         "machine": machine_description(),
         "hours": (time.perf_counter() - began) / 3600.0,
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -64,30 +64,47 @@ def enroll(
         )
     console.print(table)
     console.print(f"{writer} now has {result.references} reference(s).")
+    for check in result.checks:
+        if check.flagged:
+            console.print(
+                f"[yellow]flagged[/] reference {check.reference_id}: mean score {check.consistency:.3f} against the "
+                "writer's other references is unusually low (a mix-up or a forgery?); it is kept out of claim "
+                f"scoring until deleted (`inkproof writers delete-reference {writer} {check.reference_id}`)"
+            )
 
 
 @reports_errors
 def verify_claim(
     writer: str = typer.Argument(..., help="Claimed writer."),
     query: Path = typer.Argument(..., help="Questioned signature image."),
-    fusion: str = typer.Option("mean", help="Fusion of the per-reference scores: mean or max."),
+    operating_point: str = typer.Option(
+        "far-skilled-5",
+        "--operating-point",
+        help="Accept threshold, calibrated on validation writers for the writer's number of references: "
+        "far-skilled-1 (accepts ~1 % of skilled forgeries), far-skilled-5 (~5 %) or eer (equal error rate). "
+        "Claims scored between it and the EER threshold go to review.",
+    ),
+    fusion: str | None = typer.Option(
+        None, help="Models without a claims calibration only: fusion of the per-reference scores, mean or max."
+    ),
     db: str | None = DbOption,
     model: Path | None = ModelOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Verify QUERY against the references of WRITER; uncertain scores go to the review queue."""
-    result = _store(db, model).verify_claim(writer, query, fusion=fusion)
+    result = _store(db, model).verify_claim(writer, query, fusion=fusion, operating_point=operating_point)
     if json_out:
         print_json(result.to_dict())
         return
     colour = {"genuine": "green", "forgery": "red"}.get(result.decision, "yellow")
     console.print(
-        f"[bold {colour}]{result.decision.upper()}[/]  fused score {result.fused_score:.4f}; accept at >= "
-        f"{result.accept_threshold:.4f} ({result.threshold_source}), reject below {result.reject_threshold:.4f}; "
-        f"log #{result.log_id}"
+        f"[bold {colour}]{result.decision.upper()}[/]  score {result.fused_score:.4f} ({result.method}, "
+        f"{result.references_used} reference(s)); accept at >= {result.accept_threshold:.4f} "
+        f"({result.threshold_source}), reject below {result.reject_threshold:.4f}; log #{result.log_id}"
     )
     for item in result.reference_scores:
-        console.print(f"  reference {item.reference_id}: {item.score:.4f}")
+        note = "" if item.used else "  (flagged at enrollment: not used)"
+        console.print(f"  reference {item.reference_id}: {item.score:.4f}{note}")
 
 
 @reports_errors
@@ -150,6 +167,23 @@ def writers_delete(
         typer.confirm(f"Delete {writer} and all its references?", abort=True)
     _store(db, with_model=False).delete_writer(writer)
     console.print(f"[green]deleted[/] {writer}")
+
+
+@writers_app.command("delete-reference")
+@reports_errors
+def writers_delete_reference(
+    writer: str,
+    reference_id: int,
+    db: str | None = DbOption,
+    model: Path | None = ModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Delete one reference of WRITER; the writer's claim scoring is refitted on the others."""
+    detail = _store(db, model).delete_reference(writer, reference_id)
+    if json_out:
+        print_json(detail.to_dict())
+        return
+    console.print(f"[green]deleted[/] reference {reference_id}; {writer} has {len(detail.references)} left")
 
 
 @review_app.command("list")

@@ -172,6 +172,7 @@ def evaluate(
     json_out: bool = JsonOption,
 ) -> None:
     """Evaluate on held-out writers with the validation-calibrated threshold."""
+    from inkproof.artifact import card_path_for
     from inkproof.evaluation.evaluate import evaluate as run_evaluation
     from inkproof.evaluation.scoring import load_scorer
     from inkproof.evaluation.selection import select_writers
@@ -197,6 +198,7 @@ def evaluate(
         rule=threshold_rule,
         seed=seed,
         plots=not no_plots,
+        card_path=card_path_for(model),
     )
     if json_out:
         print_json(result.to_dict())
@@ -226,6 +228,21 @@ def evaluate(
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    if result.claims:
+        claims = Table(title="Claims with K references, thresholds from validation writers (chosen method in bold)")
+        for column in ("K", "method", "EER", "EER skilled", "FRR / FAR-skilled at far-skilled-1", "at far-skilled-5"):
+            claims.add_column(column)
+        for row in sorted(result.claims, key=lambda r: (r.k, not r.chosen, r.eer)):
+            strict, standard = row.points["far-skilled-1"], row.points["far-skilled-5"]
+            claims.add_row(
+                str(row.k),
+                f"[bold]{row.method}[/]" if row.chosen else row.method,
+                _pct(row.eer),
+                _pct(row.eer_skilled),
+                f"{_pct(strict['frr'])} / {_pct(strict['far_skilled'])}",
+                f"{_pct(standard['frr'])} / {_pct(standard['far_skilled'])}",
+            )
+        console.print(claims)
     console.print(f"artifacts in {target}")
 
 
@@ -342,3 +359,54 @@ def calibrate(
         f"[green]wrote[/] {result.card_path}: validation EER {t.validation_eer:.2%} on {t.n_genuine} genuine / "
         f"{t.n_forgery} forgery pairs; thresholds eer {t.eer:.4f}, far_1 {t.far_1:.4f}, far_0_1 {t.far_0_1:.4f}"
     )
+
+
+@reports_errors
+def calibrate_claims(
+    model: Path = typer.Option(
+        ..., "--model", help="Model card or folder (the bundled one: inkproof/assets/models/default)."
+    ),
+    data: list[Path] | None = typer.Option(
+        None, "--data", help="Dataset folder; repeat for several (default: the card's)."
+    ),
+    split_file: Path | None = typer.Option(None, help="Split manifest (default: the split recorded in the card)."),
+    out: Path | None = typer.Option(None, "--out", help="Write a copy here instead of updating the card in place."),
+    ks: str = typer.Option("1,3,5,10", help="Numbers of references to calibrate for."),
+    repeats: int = typer.Option(5, min=1, help="Reference draws per writer."),
+    seed: int = typer.Option(0),
+    cache_dir: Path | None = typer.Option(None, help="Cache of preprocessed images."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Choose the claim scoring method and its operating points per K on VALIDATION writers and
+    write the cohort (genuine embeddings of training writers) beside the card; re-run it whenever
+    the model changes."""
+    from inkproof.evaluation.claims import calibrate_claims as run
+
+    result = run(
+        model,
+        data=[str(d) for d in data] if data else None,
+        split_file=split_file,
+        out=out,
+        ks=[int(k) for k in ks.split(",") if k.strip()],
+        repeats=repeats,
+        seed=seed,
+        cache_dir=cache_dir,
+        log=(lambda message: None) if json_out else (lambda message: console.print(message)),
+    )
+    if json_out:
+        print_json({"card": str(result.card_path), "claims": result.calibration.to_dict()})
+        return
+    table = Table(title=f"Claims on validation writers ({result.card_path})")
+    for column in ("K", "method", "EER", "EER skilled", "FRR @ FAR-skilled 1 %", "FRR @ 5 %", "chosen"):
+        table.add_column(column)
+    for row in sorted(result.validation, key=lambda r: (r.k, r.eer)):
+        table.add_row(
+            str(row.k),
+            row.method,
+            _pct(row.eer),
+            _pct(row.eer_skilled),
+            _pct(row.points["far-skilled-1"]["frr"]),
+            _pct(row.points["far-skilled-5"]["frr"]),
+            "yes" if row.chosen else "",
+        )
+    console.print(table)

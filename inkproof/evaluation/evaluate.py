@@ -20,6 +20,7 @@ import numpy as np
 from inkproof.data.bank import build_image_bank
 from inkproof.data.pairs import PairSet, make_pairs
 from inkproof.data.records import SignatureDataset
+from inkproof.evaluation.claims import ClaimMetrics
 from inkproof.evaluation.metrics import VerificationReport, evaluate_scores
 from inkproof.evaluation.references import ReferenceResult, ReferenceSample, reference_set_evaluation
 from inkproof.evaluation.scoring import Scorer
@@ -37,6 +38,8 @@ class EvaluationResult:
     writers: int
     references: tuple[ReferenceResult, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
+    #: Writer-dependent claim scoring per K and method at the card's validation thresholds.
+    claims: tuple[ClaimMetrics, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class EvaluationResult:
             "threshold_source": self.threshold_source,
             "report": self.report.to_dict(),
             "references": [r.to_dict() for r in self.references],
+            "claims": [c.to_dict() for c in self.claims],
             "files": self.files,
         }
 
@@ -83,11 +87,14 @@ def evaluate(
     ks: Sequence[int] = DEFAULT_KS,
     plots: bool = True,
     cache_dir: Path | None = None,
+    card_path: Path | None = None,
 ) -> EvaluationResult:
     """Score the pairs of ``writers`` (standard protocol, or the given ``pairs``) and report.
 
     ``threshold`` overrides the card's validation-calibrated threshold (``0.0`` is a threshold
     like any other); ``rule`` picks which calibrated threshold to use (eer, far_1, far_0_1).
+    With ``card_path`` of a card calibrated for claims (``inkproof calibrate-claims``), every
+    claim scoring method is also measured per K at the card's validation thresholds.
     """
     if pairs is None:
         if dataset is None:
@@ -107,12 +114,15 @@ def evaluate(
     report = evaluate_scores(scores, labels, kinds, used, writers=pair_writers if all(pair_writers) else None)
 
     references: tuple[ReferenceResult, ...] = ()
+    claims: tuple[ClaimMetrics, ...] = ()
     if dataset is not None and writers is not None:
         samples = [ReferenceSample(r.writer, r.is_genuine, row[r.path]) for r in dataset.subset(writers).records]
         same = {frozenset((row[a], row[b])) for a, b in dataset.near_duplicates if a in row and b in row}
         references = tuple(
             reference_set_evaluation(samples, embeddings, scorer.score, ks=ks, seed=seed, same_instance=same)
         )
+        if card_path is not None and scorer.card.claims:
+            claims = _claims(scorer, card_path, samples, embeddings, ks, seed, same)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,11 +137,30 @@ def evaluate(
         writers=len(set(pair_writers) - {""}),
         references=references,
         files=files,
+        claims=claims,
     )
     metrics_path = out / "metrics.json"
     files["metrics"] = str(metrics_path)
     metrics_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _claims(
+    scorer: Scorer,
+    card_path: Path,
+    samples: Sequence[ReferenceSample],
+    embeddings: np.ndarray,
+    ks: Sequence[int],
+    seed: int,
+    same: set[frozenset[int]],
+) -> tuple[ClaimMetrics, ...]:
+    from inkproof.claims import ClaimsCalibration, load_cohort
+    from inkproof.evaluation.claims import evaluate_claims
+
+    calibration = ClaimsCalibration.from_dict(scorer.card.claims or {})
+    cohort = load_cohort(Path(card_path).parent / calibration.cohort_file, calibration.cohort_sha256)
+    ks = [k for k in ks if k in calibration.thresholds]
+    return tuple(evaluate_claims(samples, embeddings, calibration, cohort, ks=ks, seed=seed, same_instance=same))
 
 
 def _writer_paths(dataset: SignatureDataset | None, writers: Sequence[str] | None) -> set[Path]:

@@ -601,14 +601,16 @@ def create_app(
     async def verify_claim(
         external_id: str,
         query: Annotated[UploadFile, File(description="Questioned signature image")],
-        fusion: Annotated[Literal["mean", "max"], Form()] = "mean",
+        fusion: Annotated[Literal["mean", "max"] | None, Form()] = None,
+        # Validation-calibrated accept threshold (see inkproof.claims.OPERATING_POINTS); default: the store's.
+        operating_point: Annotated[Literal["eer", "far-skilled-1", "far-skilled-5"] | None, Form()] = None,
     ) -> dict[str, Any]:
         external = writer_id(external_id)
         images = await images_of([query])
 
         def run() -> dict[str, Any]:
             (image,) = checked(images)
-            return the_store.verify_claim(external, image, fusion=fusion).to_dict()
+            return the_store.verify_claim(external, image, fusion=fusion, operating_point=operating_point).to_dict()
 
         return await work.run(run)
 

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
@@ -35,6 +36,19 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer
 
+from inkproof.claims import (
+    OPERATING_POINTS,
+    ClaimsCalibration,
+    ClaimsConfigError,
+    Cohort,
+    WriterModel,
+    cosine_matrix,
+    fit_writer_model,
+    flag_outliers,
+    load_cohort,
+    score_claim,
+    settings_for,
+)
 from inkproof.errors import InvalidImageError, NoInkError, UnknownWriterError
 from inkproof.imaging import ImageSource, describe_source, load_image
 from inkproof.preprocess import ink_mask
@@ -54,6 +68,7 @@ from inkproof.store.schema import (
     StoreMeta,
     VerificationLog,
     Writer,
+    WriterScoring,
     utcnow,
 )
 from inkproof.validation import InvalidFieldError, clean_identifier, clean_row_id, clean_text
@@ -188,12 +203,25 @@ class ReferenceInfo(_Result):
 
 
 @dataclass(frozen=True)
+class ReferenceCheck(_Result):
+    """A reference's mean score against the writer's other references; ``flagged`` references
+    are far from the others (a mix-up, or a forgery among the references) and are kept out of
+    claim scoring until deleted."""
+
+    reference_id: int
+    consistency: float | None
+    flagged: bool
+
+
+@dataclass(frozen=True)
 class WriterDetail(_Result):
     id: int
     external_id: str
     display_name: str
     created_at: dt.datetime
     references: tuple[ReferenceInfo, ...]
+    checks: tuple[ReferenceCheck, ...] = ()
+    scoring_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +245,13 @@ class EnrollResult(_Result):
     writer: WriterInfo
     writer_created: bool
     images: tuple[ImageOutcome, ...]
+    #: Every reference of the writer after enrollment; flagged ones are not used to score claims.
+    checks: tuple[ReferenceCheck, ...] = ()
+    scoring_method: str | None = None
+
+    @property
+    def flagged(self) -> tuple[int, ...]:
+        return tuple(check.reference_id for check in self.checks if check.flagged)
 
     @property
     def added(self) -> int:
@@ -237,7 +272,7 @@ class EnrollResult(_Result):
 
     def to_dict(self) -> dict[str, Any]:
         values = super().to_dict()
-        values.update(added=self.added, duplicates=self.duplicates, rejected=self.rejected)
+        values.update(added=self.added, duplicates=self.duplicates, rejected=self.rejected, flagged=list(self.flagged))
         return values
 
 
@@ -245,6 +280,7 @@ class EnrollResult(_Result):
 class ReferenceScore(_Result):
     reference_id: int
     score: float
+    used: bool = True  # False: a flagged reference, shown but not scored
 
 
 @dataclass(frozen=True)
@@ -262,6 +298,15 @@ class ClaimResult(_Result):
     reference_scores: tuple[ReferenceScore, ...]
     model_tag: str
     query_sha256: str
+    #: How ``fused_score`` (the number the thresholds apply to) was computed: a fusion rule,
+    #: a normalised fusion or a per-writer classifier (see inkproof.claims).
+    method: str = "mean"
+    #: Plain fusion of the used references' raw scores (equal to ``fused_score`` for plain fusion).
+    raw_fused_score: float | None = None
+    operating_point: str | None = None
+    #: The K whose validation thresholds apply (the largest calibrated K <= references used).
+    calibrated_k: int | None = None
+    references_used: int = 0
 
     @property
     def accepted(self) -> bool:
@@ -452,6 +497,19 @@ class _Prepared:
     problems: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Scoring:
+    """What a claim needs of a writer's stored scoring, read out of its session."""
+
+    method: str
+    reference_ids: tuple[int, ...]
+    parameters: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: WriterScoring) -> _Scoring:
+        return cls(row.method, tuple(int(i) for i in row.reference_ids), row.parameters)
+
+
 # --- the store ---------------------------------------------------------------------------------
 
 
@@ -463,6 +521,11 @@ class SignatureStore:
     ``reject_threshold`` replace them with fixed values ("custom"). Writers with at least
     ``per_writer_min_references`` references get a tighter accept threshold of their own
     (see :meth:`writer_threshold`).
+
+    With a model card calibrated for claims (``card.claims``, :mod:`inkproof.claims`), claims are
+    scored with the method and thresholds chosen on validation writers for the writer's number of
+    references instead: ``operating_point`` (eer, far-skilled-1, far-skilled-5) picks the accept
+    threshold, the EER threshold the reject one; custom thresholds still override them.
 
     ``verifier=None`` opens the store for maintenance only (writers, review queue, API keys):
     whatever embeds or scores images then raises :class:`ModelRequiredError`.
@@ -479,10 +542,13 @@ class SignatureStore:
         accept_threshold: float | None = None,
         reject_threshold: float | None = None,
         index_threshold: int = INDEX_THRESHOLD,
+        operating_point: str = "far-skilled-5",
     ) -> None:
         for name, rule in (("accept_rule", accept_rule), ("reject_rule", reject_rule)):
             if rule not in _RULES:
                 raise ValueError(f"{name} must be one of {_RULES}, got {rule!r}")
+        if operating_point not in OPERATING_POINTS:
+            raise ValueError(f"operating_point must be one of {tuple(OPERATING_POINTS)}, got {operating_point!r}")
         if per_writer_min_references < 2:
             raise ValueError("per_writer_min_references must be at least 2 (leave-one-out needs two)")
         self.db = database
@@ -493,7 +559,11 @@ class SignatureStore:
         self.custom_accept = None if accept_threshold is None else float(accept_threshold)
         self.custom_reject = None if reject_threshold is None else float(reject_threshold)
         self.index_threshold = index_threshold
+        self.operating_point = operating_point
         self._model_tag = model_tag_of(verifier.card) if verifier is not None else None
+        self._claims_lock = threading.Lock()
+        self._claims_loaded = False
+        self._claims: tuple[ClaimsCalibration, Cohort | None] | None = None
         self._documents_lock = threading.Lock()
         self._snapshots = SnapshotCache()  # reference embeddings (ids, writer of each)
         self._documents: DocumentStore | None = None
@@ -599,6 +669,125 @@ class SignatureStore:
         else:
             row.value = value
         session.flush()
+
+    # --- writer-dependent scoring ----------------------------------------------------------
+
+    @property
+    def claims(self) -> tuple[ClaimsCalibration, Cohort | None] | None:
+        """The card's claims calibration and cohort, or None: plain fusion with the card's
+        global thresholds (models calibrated before writer-dependent scoring existed)."""
+        with self._claims_lock:
+            if not self._claims_loaded:
+                section = self.card.claims
+                if section:
+                    calibration = ClaimsCalibration.from_dict(section)
+                    cohort = None
+                    if calibration.needs_cohort():
+                        path = getattr(self.verifier, "card_path", None)
+                        if path is None:
+                            raise ClaimsConfigError("the verifier does not say where its model card is")
+                        cohort = load_cohort(Path(path).parent / calibration.cohort_file, calibration.cohort_sha256)
+                    self._claims = (calibration, cohort)
+                self._claims_loaded = True
+            return self._claims
+
+    def _pair_matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.card.head == "cosine":
+            return cosine_matrix(a, b)
+        rows = np.repeat(np.arange(len(a)), len(b))
+        cols = np.tile(np.arange(len(b)), len(a))
+        return np.asarray(self.verifier.score_embeddings(a[rows], b[cols]), dtype=np.float64).reshape(len(a), len(b))
+
+    def _fit_scoring(self, writer_id: int, ids: Sequence[int], matrix: np.ndarray) -> WriterScoring | None:
+        """Flag odd references and fit the writer's classifier (None without a claims calibration)."""
+        claims = self.claims
+        if claims is None or not ids:
+            return None
+        calibration, cohort = claims
+        check = flag_outliers(matrix, calibration.outlier_threshold, pair_matrix=self._pair_matrix)
+        flagged = set(check.flagged)
+        used = [i for i in range(len(ids)) if i not in flagged]
+        method = calibration.method_for(len(used))
+        parameters = None
+        if method in ("logreg", "svm-linear", "svm-rbf"):
+            assert cohort is not None
+            model = fit_writer_model(method, matrix[used], cohort, settings_for(calibration, method))
+            parameters = model.to_dict()
+        return WriterScoring(
+            writer_id=writer_id,
+            model_tag=self.model_tag,
+            scoring=calibration.fingerprint(),
+            method=method,
+            reference_ids=[int(ids[i]) for i in used],
+            flagged_ids=[int(ids[i]) for i in sorted(flagged)],
+            consistency={str(ids[i]): value for i, value in enumerate(check.consistency) if value == value},
+            parameters=parameters,
+            fitted_at=utcnow(),
+        )
+
+    def _stale(self, row: WriterScoring | None, ids: Sequence[int]) -> bool:
+        if self._verifier is None:  # maintenance only: nothing to compare with
+            return False
+        claims = self.claims
+        if claims is None:
+            return False
+        if row is None or row.model_tag != self.model_tag or row.scoring != claims[0].fingerprint():
+            return True
+        return sorted([*row.reference_ids, *row.flagged_ids]) != sorted(int(i) for i in ids)
+
+    def _refit_writer(self, session: Session, writer_id: int) -> WriterScoring | None:
+        """Refit the writer's scoring inside ``session`` (after its references changed)."""
+        if self.claims is None:
+            return None
+        ids, matrix = self._writer_embeddings(session, writer_id)
+        row = self._fit_scoring(writer_id, ids, matrix)
+        existing = session.get(WriterScoring, writer_id)
+        if row is None:
+            if existing is not None:
+                session.delete(existing)
+            return None
+        if existing is None:
+            session.add(row)
+            return row
+        for column in ("model_tag", "scoring", "method", "reference_ids", "flagged_ids", "consistency", "parameters"):
+            setattr(existing, column, getattr(row, column))
+        existing.fitted_at = row.fitted_at
+        return existing
+
+    def _writer_embeddings(self, session: Session, writer_id: int) -> tuple[list[int], np.ndarray]:
+        rows = session.execute(
+            select(Reference.id, Reference.embedding, Reference.embedding_dim, Reference.model_tag)
+            .where(Reference.writer_id == writer_id)
+            .order_by(Reference.id)
+        )
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for ref_id, blob, dim, tag in rows:
+            if tag != self.model_tag or dim != self.card.embedding_dim:
+                raise StoreModelMismatchError(tag, self.model_tag)
+            ids.append(int(ref_id))
+            blobs.append(blob)
+        return ids, _embedding_matrix(blobs, self.card.embedding_dim)
+
+    @staticmethod
+    def _checks(row: WriterScoring | None, ids: Sequence[int]) -> tuple[ReferenceCheck, ...]:
+        if row is None:
+            return ()
+        flagged = set(row.flagged_ids)
+        return tuple(ReferenceCheck(int(i), row.consistency.get(str(i)), int(i) in flagged) for i in ids)
+
+    def refit_writers(self) -> int:
+        """Refit every writer's scoring (after a reindex or a new claims calibration); returns how many."""
+        if self.claims is None:
+            return 0
+        writer_ids = self._read(lambda session: [int(i) for i in session.scalars(select(Writer.id))])
+        for writer_id in writer_ids:
+
+            def refit(session: Session, wid: int = writer_id) -> None:
+                self._refit_writer(session, wid)
+
+            self._write(refit)
+        return len(writer_ids)
 
     # --- images ----------------------------------------------------------------------------
 
@@ -713,12 +902,17 @@ class SignatureStore:
                 .where(Reference.writer_id == writer.id)
                 .order_by(Reference.id)
             )
+            references = tuple(ReferenceInfo(*row) for row in rows)
+            scoring = session.get(WriterScoring, writer.id)
+            current = scoring is not None and not self._stale(scoring, [r.id for r in references])
             return WriterDetail(
                 id=writer.id,
                 external_id=writer.external_id,
                 display_name=writer.display_name,
                 created_at=writer.created_at,
-                references=tuple(ReferenceInfo(*row) for row in rows),
+                references=references,
+                checks=self._checks(scoring, [r.id for r in references]) if current else (),
+                scoring_method=scoring.method if current and scoring is not None else None,
             )
 
         return self._read(work)
@@ -749,6 +943,29 @@ class SignatureStore:
             session.execute(delete(Writer).where(Writer.id == writer.id))
 
         self._write(work)
+
+    def delete_reference(self, external_id: str, reference_id: int) -> WriterDetail:
+        """Remove one reference of ``external_id``; the writer's scoring is refitted on the rest."""
+        external_id = _clean_external_id(external_id)
+        reference_id = clean_row_id(int(reference_id), "reference id")
+
+        def work(session: Session) -> None:
+            if self._verifier is not None:
+                self._check_compatible(session)
+            writer = self._find_writer(session, external_id)
+            owner = session.scalar(select(Reference.writer_id).where(Reference.id == int(reference_id)))
+            if owner != writer.id:
+                raise UnknownReferenceError(int(reference_id))
+            session.execute(delete(Reference).where(Reference.id == int(reference_id)))
+            session.flush()
+            if self._verifier is not None:
+                self._refit_writer(session, writer.id)
+            else:  # no model to refit with: the next claim refits it
+                session.execute(delete(WriterScoring).where(WriterScoring.writer_id == writer.id))
+
+        self._write(work)
+        self._invalidate()
+        return self.get_writer(external_id)
 
     # --- enrollment ------------------------------------------------------------------------
 
@@ -804,7 +1021,9 @@ class SignatureStore:
         pngs = [encode_png(item.gray) for item in prepared]
         preprocess_version = self.card.preprocess_version
 
-        def work(session: Session) -> tuple[WriterInfo, bool, dict[int, ImageOutcome]]:
+        def work(
+            session: Session,
+        ) -> tuple[WriterInfo, bool, dict[int, ImageOutcome], tuple[ReferenceCheck, ...], str | None]:
             meta = self._check_compatible(session, lock=True)
             self._claim_model(session, meta)
             # The writer's row stays locked until commit: enrollments of one writer take turns
@@ -852,13 +1071,24 @@ class SignatureStore:
                     item.problems,
                     duplicate,
                 )
-            return self._writer_info(session, writer), created, results
+            # Refit in the same transaction: a claim never sees new references with an old model.
+            ids = [
+                int(i)
+                for i in session.scalars(
+                    select(Reference.id).where(Reference.writer_id == writer.id).order_by(Reference.id)
+                )
+            ]
+            scoring = session.get(WriterScoring, writer.id)
+            if new or self._stale(scoring, ids):
+                scoring = self._refit_writer(session, writer.id)
+            checks = self._checks(scoring, ids)
+            return self._writer_info(session, writer), created, results, checks, scoring.method if scoring else None
 
-        writer_info, created, accepted = self._write(work)
+        writer_info, created, accepted, checks, method = self._write(work)
         outcomes.update(accepted)
         if accepted:
             self._invalidate()
-        return EnrollResult(writer_info, created, tuple(outcomes[i] for i in sorted(outcomes)))
+        return EnrollResult(writer_info, created, tuple(outcomes[i] for i in sorted(outcomes)), checks, method)
 
     # --- claims ----------------------------------------------------------------------------
 
@@ -894,13 +1124,31 @@ class SignatureStore:
         scores = self.verifier.score_embeddings(embeddings[rows], embeddings[cols]).reshape(n, n - 1)
         return float(np.percentile(_fuse(scores, fusion, axis=1), WRITER_PERCENTILE))
 
-    def verify_claim(self, external_id: str, query: ImageSource, *, fusion: Fusion = "mean") -> ClaimResult:
-        """Is ``query`` a genuine signature of ``external_id``? Scores it against every reference,
-        fuses the scores and decides: accept, reject, or send to review. Every claim is logged."""
-        if fusion not in FUSIONS:
+    def verify_claim(
+        self,
+        external_id: str,
+        query: ImageSource,
+        *,
+        fusion: Fusion | None = None,
+        operating_point: str | None = None,
+    ) -> ClaimResult:
+        """Is ``query`` a genuine signature of ``external_id``? Scores it against the writer's
+        references and decides: accept, reject, or send to review. Every claim is logged.
+
+        With a model card calibrated for claims (``card.claims``), the writer's scoring method
+        and the thresholds of ``operating_point`` (default: the store's) for the writer's number
+        of usable references are applied: accept at or above the operating point's threshold,
+        reject below the EER threshold (or the operating point's, if lower), review in between.
+        Without one, ``fusion`` (mean or max) of the raw scores meets the card's global thresholds.
+        """
+        if fusion is not None and fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        point = operating_point if operating_point is not None else self.operating_point
+        if point not in OPERATING_POINTS:
+            raise ClaimsConfigError(f"operating point must be one of {', '.join(OPERATING_POINTS)}, got {point!r}")
         external_id = _clean_external_id(external_id)
-        global_accept, global_reject, global_source = self.thresholds()
+        claims = self.claims
+        global_accept, global_reject, global_source = self.thresholds() if claims is None else (0.0, 0.0, "")
 
         def check(session: Session) -> None:
             self._check_compatible(session)
@@ -911,33 +1159,59 @@ class SignatureStore:
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
 
-        def score(session: Session) -> tuple[int, list[int], np.ndarray]:
+        def score(session: Session) -> tuple[int, list[int], np.ndarray, _Scoring | None]:
             self._check_compatible(session)
             writer = self._find_writer(session, external_id)
-            rows = session.execute(
-                select(Reference.id, Reference.embedding, Reference.embedding_dim, Reference.model_tag)
-                .where(Reference.writer_id == writer.id)
-                .order_by(Reference.id)
-            )
-            ids: list[int] = []
-            blobs: list[bytes] = []
-            for ref_id, blob, dim, tag in rows:
-                if tag != self.model_tag or dim != self.card.embedding_dim:
-                    raise StoreModelMismatchError(tag, self.model_tag)
-                ids.append(ref_id)
-                blobs.append(blob)
+            ids, matrix = self._writer_embeddings(session, writer.id)
             if not ids:
                 raise NoReferencesError(f"writer {external_id!r} has no reference signatures; enroll some")
-            return writer.id, ids, _embedding_matrix(blobs, self.card.embedding_dim)
+            row = session.get(WriterScoring, writer.id) if claims is not None else None
+            fresh = row is not None and not self._stale(row, ids)
+            return writer.id, ids, matrix, _Scoring.of(row) if fresh and row is not None else None
 
         def attempt() -> ClaimResult:
-            writer_id, ids, matrix = self._read(score)
-            scores = self.verifier.score_embeddings(np.repeat(vector[None, :], len(ids), axis=0), matrix)
-            fused = float(_fuse(np.asarray(scores, dtype=np.float64), fusion))
-            own = self.writer_threshold(matrix, fusion)
-            accept = global_accept if own is None else max(global_accept, own)
-            source = "writer" if own is not None and own > global_accept else global_source
-            reject = min(global_reject, accept)
+            writer_id, ids, matrix, scoring = self._read(score)
+            if claims is not None and scoring is None:
+                # Missing or stale (references, model or calibration changed): refit and keep it.
+                self._write(lambda session: self._refit_writer(session, writer_id))
+                writer_id, ids, matrix, scoring = self._read(score)
+                if scoring is None:  # changed again meanwhile: score with a model fitted here
+                    fitted = self._fit_scoring(writer_id, ids, matrix)
+                    assert fitted is not None
+                    scoring = _Scoring.of(fitted)
+            raw = np.asarray(
+                self.verifier.score_embeddings(np.repeat(vector[None, :], len(ids), axis=0), matrix), dtype=np.float64
+            )
+            calibrated_k: int | None = None
+            if claims is None or scoring is None:
+                method: str = fusion or "mean"
+                used = list(range(len(ids)))
+                fused = raw_fused = float(_fuse(raw, method))
+                own = self.writer_threshold(matrix, method)
+                accept = global_accept if own is None else max(global_accept, own)
+                source = "writer" if own is not None and own > global_accept else global_source
+                reject = min(global_reject, accept)
+                used_point: str | None = None
+            else:
+                calibration, cohort = claims
+                position = {ref_id: i for i, ref_id in enumerate(ids)}
+                used = [position[ref_id] for ref_id in scoring.reference_ids]
+                method = scoring.method
+                model = WriterModel.from_dict(scoring.parameters) if scoring.parameters else None
+                result = score_claim(
+                    method, vector[None, :], matrix[used], cohort=cohort, model=model, pair_matrix=self._pair_matrix
+                )
+                fused, raw_fused = float(result.score[0]), float(result.fused[0])
+                calibrated_k = calibration.k_for(len(used))
+                accept = calibration.threshold(len(used), point, method)
+                reject = min(calibration.threshold(len(used), "eer", method), accept)
+                source = f"calibrated:K={calibrated_k}:{point}"
+                used_point = point
+                if self.custom_accept is not None:
+                    accept, source = self.custom_accept, "custom"
+                if self.custom_reject is not None:
+                    reject = self.custom_reject
+                reject = min(reject, accept)
             decision: ClaimDecision
             if fused >= accept:
                 decision = "genuine"
@@ -946,8 +1220,10 @@ class SignatureStore:
             else:
                 decision = "review"
             status = "pending_review" if decision == "review" else "decided"
+            used_set = set(used)
             reference_scores = tuple(
-                ReferenceScore(ref_id, float(value)) for ref_id, value in zip(ids, scores, strict=True)
+                ReferenceScore(ref_id, float(value), i in used_set)
+                for i, (ref_id, value) in enumerate(zip(ids, raw, strict=True))
             )
 
             def log(session: Session) -> int:
@@ -978,13 +1254,18 @@ class SignatureStore:
                 decision=decision,
                 status=status,
                 fused_score=fused,
-                fusion=fusion,
+                fusion=method,
                 accept_threshold=accept,
                 reject_threshold=reject,
                 threshold_source=source,
                 reference_scores=reference_scores,
                 model_tag=self.model_tag,
                 query_sha256=digest,
+                method=method,
+                raw_fused_score=raw_fused,
+                operating_point=used_point,
+                calibrated_k=calibrated_k,
+                references_used=len(used),
             )
 
         return self._retry(attempt)
@@ -1087,7 +1368,8 @@ class SignatureStore:
             threshold=entry.threshold,
             reject_threshold=entry.reject_threshold,
             reference_scores=tuple(
-                ReferenceScore(int(item["reference_id"]), float(item["score"])) for item in entry.reference_scores
+                ReferenceScore(int(item["reference_id"]), float(item["score"]), bool(item.get("used", True)))
+                for item in entry.reference_scores
             ),
             reviewer_decision=entry.reviewer_decision,
             reviewer=entry.reviewer,
@@ -1254,6 +1536,7 @@ class SignatureStore:
             # those too, then try the switch again.
             stale_only = True
         self._invalidate()
+        self.refit_writers()  # per-writer classifiers were fitted on the old model's embeddings
         if any(name == DocumentSignature.__tablename__ for name, _ in done):
             self.documents.identify_signatures()
         return len(done)

@@ -217,6 +217,30 @@ class DocumentSignature(Base):
     document: Mapped[Document] = relationship(back_populates="signatures")
 
 
+class WriterScoring(Base):
+    """How claims against a writer are scored, refitted whenever the writer's references, the
+    model (``model_tag``) or the card's claims calibration (``scoring``, its fingerprint) change.
+
+    ``reference_ids`` are the references in use, in the row order the classifier was fitted on;
+    ``flagged_ids`` the references kept out because they look unlike the writer's others;
+    ``consistency`` maps every reference id to its mean score against the others; ``parameters``
+    is the fitted per-writer classifier as plain numbers (:class:`inkproof.claims.WriterModel`),
+    NULL for fusion methods.
+    """
+
+    __tablename__ = "writer_models"
+
+    writer_id: Mapped[int] = mapped_column(ForeignKey("writers.id", ondelete="CASCADE"), primary_key=True)
+    model_tag: Mapped[str] = mapped_column(String(128), nullable=False)
+    scoring: Mapped[str] = mapped_column(String(64), nullable=False)
+    method: Mapped[str] = mapped_column(String(32), nullable=False)
+    reference_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False)
+    flagged_ids: Mapped[list[int]] = mapped_column(JSON, nullable=False)
+    consistency: Mapped[dict[str, float]] = mapped_column(JSON, nullable=False)
+    parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    fitted_at: Mapped[dt.datetime] = mapped_column(nullable=False, default=utcnow)
+
+
 class StoreMeta(Base):
     """Store-wide facts: ``model_tag`` and ``embedding_dim`` of the stored embeddings, and
     ``reindex_in_progress`` while a reindex runs."""
@@ -239,5 +263,6 @@ __all__ = [
     "UTCDateTime",
     "VerificationLog",
     "Writer",
+    "WriterScoring",
     "utcnow",
 ]

@@ -590,10 +590,24 @@
     if (source === "custom") return "custom (service setting)";
     if (source === "writer") return "writer-specific";
     if (source.startsWith("global:")) return `global · ${source.slice(7)} rule`;
+    if (source.startsWith("calibrated:")) return `validation writers · ${source.split(":")[1]}`;
     return source;
   }
 
+  const POINT_NAMES = {
+    "far-skilled-1": "strict (FAR on skilled forgeries 1 %)",
+    "far-skilled-5": "standard (FAR on skilled forgeries 5 %)",
+    eer: "balanced (equal error rate)",
+  };
+
+  const METHOD_NAMES = {
+    "svm-rbf": "writer RBF SVM",
+    "svm-linear": "writer linear SVM",
+    logreg: "writer logistic regression",
+  };
+
   const SOURCE_HELP = {
+    calibrated: "Thresholds of the operating point, calibrated on validation writers for this number of references.",
     custom: "Thresholds fixed in the service's configuration.",
     writer: "Accept threshold derived from this writer's own references (leave-one-out scores).",
     global: "Thresholds calibrated on validation writers when the model was built.",
@@ -927,7 +941,8 @@
     }
     const form = new FormData();
     form.append("query", file, file.name);
-    form.append("fusion", $("#verify-fusion").value);
+    form.append("fusion", $("#verify-fusion").value); // models without a claims calibration only
+    form.append("operating_point", $("#verify-operating-point").value);
     $("#verify-result").hidden = true; // never show an earlier answer beside a new question
     const done = busy($("#verify-submit"), "Verifying…");
     try {
@@ -950,7 +965,8 @@
     const box = $("#verify-result");
     showDecision($("#verify-decision"), claim.decision);
     $("#verify-writer-out").textContent = claim.external_id;
-    $("#verify-score").textContent = `${fmt(claim.fused_score)} (${claim.fusion})`;
+    $("#verify-score").textContent = `${fmt(claim.fused_score)} (${METHOD_NAMES[claim.method] || claim.method}, ${claim.references_used} reference(s))`;
+    $("#verify-point").textContent = claim.operating_point ? POINT_NAMES[claim.operating_point] || claim.operating_point : "card's global thresholds";
     $("#verify-accept").textContent = fmt(claim.accept_threshold);
     $("#verify-reject").textContent = fmt(claim.reject_threshold);
     $("#verify-source").textContent = describeSource(claim.threshold_source);
@@ -967,7 +983,15 @@
     state.verifyUrl = URL.createObjectURL(file);
     $("#verify-query-img").src = state.verifyUrl;
     $("#verify-refs-writer").textContent = claim.external_id;
-    renderReferenceGrid($("#verify-references"), claim.external_id, claim.reference_scores, claim.accept_threshold, claim.reject_threshold);
+    // Calibrated methods score on their own scale: the raw per-reference scores get no pass/fail colour then.
+    const plain = !claim.operating_point;
+    renderReferenceGrid(
+      $("#verify-references"),
+      claim.external_id,
+      claim.reference_scores,
+      plain ? claim.accept_threshold : Infinity,
+      plain ? claim.reject_threshold : -Infinity,
+    );
     box.hidden = false;
     box.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
@@ -985,6 +1009,7 @@
         const frame = el("div", { className: "sig-frame" }, img);
         loadInto(img, referenceImage(writer, entry.reference_id), `Reference #${entry.reference_id}`);
         const band = entry.score >= accept ? "score-pass" : entry.score < reject ? "score-fail" : "score-band";
+        const unused = entry.used === false; // flagged at enrollment: unlike the writer's other references
         return el(
           "li",
           { className: `ref${index === 0 ? " ref-best" : ""}`, dataset: { testid: "reference", referenceId: String(entry.reference_id) } },
@@ -994,6 +1019,7 @@
             { className: "ref-meta" },
             el("span", { className: "muted", text: `#${entry.reference_id}` }),
             index === 0 ? el("span", { className: "chip chip-info", text: "best" }) : null,
+            unused ? el("span", { className: "chip chip-warn", text: "flagged, not used", dataset: { testid: "reference-flagged" } }) : null,
             el("span", { className: `ref-score ${band}`, dataset: { testid: "reference-score" }, text: fmt(entry.score) }),
           ),
         );
