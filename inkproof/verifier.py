@@ -9,6 +9,7 @@ frozen results. Torch-free: this path uses numpy, Pillow and onnxruntime only.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from inkproof.artifact import ArtifactError, ModelCard, card_path_for
-from inkproof.errors import NoInkError
+from inkproof.errors import InvalidImageError, NoInkError
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, describe_source
 from inkproof.runtime.engine import Engine
 from inkproof.validation import clean_threshold
@@ -76,6 +77,47 @@ class EmbeddingResult:
         }
 
 
+def source_key(source: ImageSource) -> object:
+    """What makes two image sources the same image without decoding them."""
+    if isinstance(source, (str, os.PathLike)):
+        return ("path", os.path.abspath(os.fspath(source)))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ("bytes", bytes(source))
+    return ("object", id(source))  # arrays and PIL images: only the same object is the same image
+
+
+@dataclass(frozen=True)
+class DistinctEmbeddings:
+    """Embeddings of distinct images (:meth:`Verifier.embed_distinct`) and the errors of those
+    that could not be embedded, both keyed by :func:`source_key`."""
+
+    rows: dict[object, int]
+    vectors: np.ndarray
+    errors: dict[object, InvalidImageError]
+
+    def vector(self, source: ImageSource) -> np.ndarray:
+        key = source_key(source)
+        if key in self.errors:
+            raise self.errors[key]
+        return self.vectors[self.rows[key]]
+
+    def error_of(self, source: ImageSource) -> InvalidImageError | None:
+        return self.errors.get(source_key(source))
+
+
+def merge_embeddings(parts: Sequence[DistinctEmbeddings]) -> DistinctEmbeddings:
+    """One :class:`DistinctEmbeddings` from several (e.g. embedded in chunks to show progress)."""
+    rows: dict[object, int] = {}
+    errors: dict[object, InvalidImageError] = {}
+    offset = 0
+    for part in parts:
+        rows.update({key: offset + row for key, row in part.rows.items()})
+        errors.update(part.errors)
+        offset += len(part.vectors)
+    vectors = [part.vectors for part in parts if len(part.vectors)]
+    return DistinctEmbeddings(rows, np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32), errors)
+
+
 def decide(score: float, threshold: float) -> Decision:
     """Accept iff ``score >= threshold`` (a threshold of 0 is a threshold like any other)."""
     return "genuine" if score >= threshold else "forgery"
@@ -130,16 +172,55 @@ class Verifier:
     def verify_many(
         self, pairs: Sequence[tuple[ImageSource, ImageSource]], *, threshold: float | None = None
     ) -> list[VerificationResult]:
-        """Many pairs at once: each distinct image is embedded once, in batches. An image without
-        ink raises :class:`NoInkError`: two blank images embed alike and would score as one writer."""
-        used, rule = self._resolve(threshold)
+        """Many pairs at once: each distinct image is decoded and embedded once, in batches. An
+        image without ink raises :class:`NoInkError`: two blank images embed alike and would
+        score as one writer."""
         sources: list[ImageSource] = [s for pair in pairs for s in pair]
-        inputs = self.engine.prepare_many(sources)
-        for source, model_input in zip(sources, inputs, strict=True):
-            if not model_input.any():  # preprocessing found no ink: the input is all paper
-                raise NoInkError(describe_source(source))
-        embeddings = self.engine.embed(inputs)
-        scores = self.engine.score(embeddings[0::2], embeddings[1::2])
+        embedded = self.embed_distinct(sources)
+        if embedded.errors:
+            raise next(iter(embedded.errors.values()))
+        return self.score_pairs(embedded, pairs, threshold=threshold)
+
+    def embed_distinct(self, sources: Sequence[ImageSource]) -> DistinctEmbeddings:
+        """Embed each distinct image of ``sources`` once (paths compare by location, bytes by
+        content, arrays and PIL images by identity). An image that cannot be read, or has no ink,
+        is left out and its error kept, so a batch can report it and go on."""
+        keys: dict[object, int] = {}
+        distinct: list[ImageSource] = []
+        for source in sources:
+            key = source_key(source)
+            if key not in keys:
+                keys[key] = len(distinct)
+                distinct.append(source)
+        prepared = self.engine.prepare_each(distinct)
+        errors: dict[object, InvalidImageError] = {}
+        inputs: list[np.ndarray] = []
+        rows: dict[object, int] = {}
+        for source, outcome in zip(distinct, prepared, strict=True):
+            key = source_key(source)
+            if isinstance(outcome, InvalidImageError):
+                errors[key] = outcome
+            elif not outcome.any():  # preprocessing found no ink: the input is all paper
+                errors[key] = NoInkError(describe_source(source))
+            else:
+                rows[key] = len(inputs)
+                inputs.append(outcome)
+        size = self.card.preprocess_config.input_size
+        vectors = self.engine.embed(np.stack(inputs) if inputs else np.zeros((0, *size), dtype=np.float32))
+        return DistinctEmbeddings(rows, vectors, errors)
+
+    def score_pairs(
+        self,
+        embedded: DistinctEmbeddings,
+        pairs: Sequence[tuple[ImageSource, ImageSource]],
+        *,
+        threshold: float | None = None,
+    ) -> list[VerificationResult]:
+        """Decisions for ``pairs`` whose images are all in ``embedded`` (none of them failed)."""
+        used, rule = self._resolve(threshold)
+        left = np.stack([embedded.vector(a) for a, _ in pairs]) if pairs else np.zeros((0, 1), np.float32)
+        right = np.stack([embedded.vector(b) for _, b in pairs]) if pairs else np.zeros((0, 1), np.float32)
+        scores = self.engine.score(left, right) if pairs else np.zeros(0)
         return [
             VerificationResult(
                 score=float(score),

@@ -60,24 +60,53 @@ def verify(
 
 def _verify_pair_file(verifier: object, pairs: Path, data: Path | None, out: Path | None, json_out: bool) -> None:
     from inkproof.data.pairs import read_pair_file
+    from inkproof.errors import InvalidImageError
     from inkproof.evaluation.metrics import accuracy_at, far, frr
-    from inkproof.verifier import Verifier
+    from inkproof.verifier import DistinctEmbeddings, VerificationResult, Verifier, merge_embeddings
 
     assert isinstance(verifier, Verifier)
     pair_set = read_pair_file(pairs, root=data)
-    results = []
-    batch = 256
-    with console.status("verifying pairs") as status:
-        for start in range(0, len(pair_set.pairs), batch):
-            chunk = pair_set.pairs[start : start + batch]
-            results += verifier.verify_many([(p.reference, p.query) for p in chunk])
-            status.update(f"verifying pairs: {min(start + batch, len(pair_set))}/{len(pair_set)}")
-    rows = [{**r.to_dict(), "label": p.label, "kind": p.kind} for p, r in zip(pair_set.pairs, results, strict=True)]
+    # Each distinct image is decoded, preprocessed and embedded once (a reference usually appears
+    # in many pairs); an unreadable or blank image fails only the pairs it is in.
+    paths: list[Path] = list(dict.fromkeys(path for p in pair_set.pairs for path in (p.reference, p.query)))
+    chunk = 256
+    parts: list[DistinctEmbeddings] = []
+    with console.status("embedding images") as status:
+        for start in range(0, len(paths), chunk):
+            parts.append(verifier.embed_distinct(paths[start : start + chunk]))
+            status.update(f"embedding images: {min(start + chunk, len(paths))}/{len(paths)}")
+    embedded = merge_embeddings(parts)
+    usable = [p for p in pair_set.pairs if not (embedded.error_of(p.reference) or embedded.error_of(p.query))]
+    scored = iter(verifier.score_pairs(embedded, [(p.reference, p.query) for p in usable]))
+    results: list[VerificationResult] = []
+    rows: list[dict[str, object]] = []
+    for pair in pair_set.pairs:
+        problem = embedded.error_of(pair.reference) or embedded.error_of(pair.query)
+        if problem is None:
+            result = next(scored)
+            results.append(result)
+            rows.append({**result.to_dict(), "label": pair.label, "kind": pair.kind, "error": ""})
+        else:
+            rows.append(
+                {
+                    "reference": str(pair.reference),
+                    "query": str(pair.query),
+                    "label": pair.label,
+                    "kind": pair.kind,
+                    "error": str(problem),
+                }
+            )
+    if not results:
+        raise InvalidImageError(str(pairs), "no pair could be scored (every pair has an unreadable or blank image)")
     scores = np.array([r.score for r in results])
-    labels = pair_set.labels()
+    labels = np.array([p.label for p in usable], dtype=np.int64)
     threshold = results[0].threshold
     summary = {
         "pairs": len(rows),
+        "scored": len(results),
+        "failed": len(rows) - len(results),
+        "distinct_images": len(paths),
+        "unreadable_images": len(embedded.errors),
         "accepted": int(sum(r.accepted for r in results)),
         "threshold": threshold,
         "threshold_rule": results[0].threshold_rule,
@@ -91,14 +120,20 @@ def _verify_pair_file(verifier: object, pairs: Path, data: Path | None, out: Pat
             out.write_text(json.dumps({"summary": summary, "results": rows}, indent=2) + "\n", encoding="utf-8")
         else:
             with out.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+                columns = list(dict.fromkeys(key for row in rows for key in row))
+                writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
                 writer.writeheader()
                 writer.writerows(rows)
     if json_out:
         print_json({"summary": summary, **({} if out else {"results": rows})})
         return
+    if summary["failed"]:
+        error_console.print(
+            f"{summary['failed']} of {summary['pairs']} pairs not scored: {summary['unreadable_images']} images "
+            "could not be read or show no ink (the rows say which)"
+        )
     console.print(
-        f"{summary['pairs']} pairs, {summary['accepted']} accepted at threshold {threshold:.4f} "
+        f"{summary['scored']} pairs scored, {summary['accepted']} accepted at threshold {threshold:.4f} "
         f"({summary['threshold_rule']}); against the file's labels: accuracy {summary['accuracy']:.2%}, "
         f"FRR {summary['frr']:.2%}, FAR {summary['far']:.2%}" + (f"; results in {out}" if out else "")
     )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from inkproof.artifact import ArtifactError, ModelCard, card_path_for
+from inkproof.errors import InvalidImageError
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from inkproof.preprocess import preprocess_signature
 
@@ -107,6 +108,18 @@ class Engine:
         if not sources:
             return np.zeros((0, *self.preprocess_config.input_size), dtype=np.float32)
         return np.stack(list(self._pool.map(self.prepare, sources)))
+
+    def prepare_each(self, sources: Sequence[ImageSource]) -> list[np.ndarray | InvalidImageError]:
+        """Like :meth:`prepare_many`, but an image that cannot be read gets its error in its place
+        instead of failing the whole batch (a nightly batch should not stop at one bad scan)."""
+
+        def attempt(source: ImageSource) -> np.ndarray | InvalidImageError:
+            try:
+                return self.prepare(source)
+            except InvalidImageError as error:
+                return error
+
+        return list(self._pool.map(attempt, sources))
 
     # --- the Scorer protocol ---------------------------------------------------------------
 
