@@ -704,24 +704,34 @@ def field_labels(page: PageReport) -> list[tuple[str, FieldDetection]]:
     return labelled
 
 
+GRAY_LEVELS = 32  # page pictures keep 32 gray levels: a palette PNG a quarter the size, as legible
+
+
 def annotated_page(image: np.ndarray, page: PageReport, width: int = PICTURE_WIDTH) -> Image.Image:
     """The page with each field's box in its class colour and its name in a margin to the right, at
-    the box's height, so that nothing but the box outlines is drawn over the page."""
+    the box's height, so that nothing but the box outlines is drawn over the page. A palette image:
+    the page in :data:`GRAY_LEVELS` grays, then the field colours."""
     scale = min(1.0, width / image.shape[1])
     picture = Image.fromarray(image)
     if scale < 1.0:
         picture = picture.resize((round(image.shape[1] * scale), round(image.shape[0] * scale)), Image.Resampling.BOX)
-    canvas = Image.new("RGB", (picture.width + GUTTER, picture.height), (255, 255, 255))
-    canvas.paste(picture.convert("RGB"), (0, 0))
+    top = GRAY_LEVELS - 1
+    levels = np.round(np.asarray(picture, dtype=np.float32) * (top / 255.0)).astype(np.uint8)
+    canvas = Image.new("P", (picture.width + GUTTER, picture.height), top)  # white margin
+    colours = list(FIELD_COLOURS.values())
+    palette = [round(i * 255 / top) for i in range(GRAY_LEVELS) for _ in range(3)]
+    canvas.putpalette(palette + [channel for colour in colours for channel in colour])
+    canvas.paste(Image.fromarray(levels, mode="L"), (0, 0))
+    index = {label: GRAY_LEVELS + i for i, label in enumerate(FIELD_COLOURS)}
     draw = ImageDraw.Draw(canvas)
     font = _font(20)
     line_height = 26
     next_free = 4
     for text, found in sorted(field_labels(page), key=lambda item: (item[1].box[1], item[1].box[0])):
-        colour = FIELD_COLOURS.get(found.label, (0, 0, 0))
+        colour = index.get(found.label, 0)
         x0, y0, x1, y1 = (round(v * scale) for v in found.box)
         draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour, width=3)
-        # Labels stack downwards when boxes share a height; a bar joins each label to its box's rows.
+        # Labels stack downwards when boxes share a height; a bar beside the page marks the box's rows.
         label_y = max(next_free, min(y0, canvas.height - line_height))
         next_free = label_y + line_height
         draw.rectangle((picture.width + 4, min(y0, label_y), picture.width + 8, max(y1, label_y + 20)), fill=colour)
@@ -732,7 +742,7 @@ def annotated_page(image: np.ndarray, page: PageReport, width: int = PICTURE_WID
 def _png(image: Image.Image | np.ndarray) -> bytes:
     picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format="PNG", compress_level=3)  # optimize=True costs 10x the time for 5 %
     return buffer.getvalue()
 
 
