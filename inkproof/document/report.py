@@ -552,7 +552,7 @@ def _page_report(
     size = (width, height)
     text: list[TextLine] = []
     signatures = []
-    for number, found in enumerate(detections.of("signature"), start=1):
+    for number, found in enumerate(reading_order(detections.of("signature")), start=1):
         date = _nearest_date(found.box, detections, (), size)
         if text_reader is not None and (date is None or date.uncertain):
             # Printed text only where a date would count, and only when no sure handwritten one is there.
@@ -594,7 +594,7 @@ def _count_rule(pages: Sequence[PageReport], expect: int | None, at_least: bool)
         found += f", {len(unsure)} of them uncertain: {_names(unsure)}"
     wording = f"at least {wanted}" if minimum else f"exactly {wanted}"
     if expect is None:
-        wording += " (no --expect given)"
+        wording += " (no count was asked for)"
     if minimum:
         verdict: Verdict = "pass" if len(sure) >= wanted else ("review" if len(every) >= wanted else "fail")
     elif len(sure) == wanted and not unsure:
@@ -695,11 +695,16 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+def reading_order(fields: Sequence[FieldDetection]) -> list[FieldDetection]:
+    """Top to bottom, then left to right: how fields are numbered for a reader."""
+    return sorted(fields, key=lambda d: (d.box[1], d.box[0]))
+
+
 def field_labels(page: PageReport) -> list[tuple[str, FieldDetection]]:
     """Each field of the page with the name a reader sees ("Signature 1", "Logo 2")."""
     labelled = []
     for label in FIELD_NAMES:
-        for number, found in enumerate(page.boxes(label), start=1):
+        for number, found in enumerate(reading_order(page.boxes(label)), start=1):
             labelled.append((f"{FIELD_NAMES[label]} {number}", found))
     return labelled
 
