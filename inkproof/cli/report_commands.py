@@ -48,8 +48,16 @@ def document_report(
     from inkproof.document.cleaner import SignatureCleaner
     from inkproof.document.detector import PageDetector
     from inkproof.document.pages import open_document
-    from inkproof.document.report import RapidOcrReader, build_report, ocr_available, write_report
+    from inkproof.document.report import (
+        InvalidReportOutputError,
+        RapidOcrReader,
+        build_report,
+        ocr_available,
+        write_report,
+    )
 
+    if out is not None and out.exists() and not out.is_dir():  # before minutes of work, not after
+        raise InvalidReportOutputError(f"{out}: exists and is not a folder; give a folder for the report")
     # OCR serves the date rule only (it costs seconds per page), and reads around signatures.
     use_ocr = dated and (ocr_available() if ocr is None else ocr)
     limit = open_document(document, dpi=dpi, max_pages=max_pages, max_pixels=max_pixels).max_pixels
