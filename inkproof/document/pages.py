@@ -191,16 +191,26 @@ def _pdf_page_count(data: bytes, name: str) -> int:
         document.close()
 
 
+#: pdfium caches what it parsed (images, fonts) per open document, and that grows with every page
+#: rendered; reopening the document every so many pages keeps memory flat in the page count.
+PDF_REOPEN_EVERY = 16
+
+
 def _pdf_pages(document: Document, dpi: float) -> Iterator[Page]:
     pdfium = _pdfium()
     name, limit = document.source, document.max_pixels
-    try:
-        pdf = pdfium.PdfDocument(document.data)
-    except pdfium.PdfiumError as exc:
-        raise InvalidDocumentError(name, f"not a readable PDF ({one_line(exc)})") from None
     scale = dpi / 72.0
+    pdf = None
     try:
-        for index in range(len(pdf)):
+        for index in range(document.pages):
+            if index % PDF_REOPEN_EVERY == 0:
+                if pdf is not None:
+                    pdf.close()
+                try:
+                    pdf = pdfium.PdfDocument(document.data)
+                except pdfium.PdfiumError as exc:
+                    raise InvalidDocumentError(name, f"not a readable PDF ({one_line(exc)})") from None
+            assert pdf is not None
             page = pdf[index]
             try:
                 width, height = page.get_size()
@@ -219,7 +229,8 @@ def _pdf_pages(document: Document, dpi: float) -> Iterator[Page]:
                 page.close()
             yield Page(index, image, float(dpi), name)
     finally:
-        pdf.close()
+        if pdf is not None:
+            pdf.close()
 
 
 def _image_pages(document: Document) -> Iterator[Page]:
