@@ -46,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 from inkproof.artifact import ArtifactError, card_path_for
 from inkproof.atomic import write_json_atomic
 from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, iter_pages, open_document
+from inkproof.document.signature_filter import FILTER_FILE, SignatureFilter
 from inkproof.errors import InkproofError
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from inkproof.segmentation.runtime import SegmentationCard, SegmentationEngine, pad_to_multiple
@@ -449,18 +450,24 @@ class PageDetector:
         device: str = "cpu",
         threshold: float | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        signature_filter: SignatureFilter | None = None,
     ) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
         self.card = card
         self.settings = card.settings
+        self.signature_filter = signature_filter
         self.threshold_override = None if threshold is None else float(threshold)
         self.max_pixels = max_pixels
         self.engine = SegmentationEngine(card.segmentation, model_path, device=device, threads=threads)
 
     @classmethod
-    def from_card(cls, card: str | Path | None = None, **options: Any) -> PageDetector:
-        """Load a detector card (``model.json``), its ``.onnx`` or its folder; None: the bundled model."""
+    def from_card(cls, card: str | Path | None = None, *, use_filter: bool = True, **options: Any) -> PageDetector:
+        """Load a detector card (``model.json``), its ``.onnx`` or its folder; None: the bundled model.
+
+        A :class:`~inkproof.document.signature_filter.SignatureFilter` saved beside the card
+        (``signature-filter.json``) re-scores its signature boxes unless ``use_filter`` is False.
+        """
         if card is None:
             path = default_model_path()
         else:
@@ -471,6 +478,12 @@ class PageDetector:
         loaded = DetectorCard.load(path)
         if loaded.segmentation.format != "onnx":
             raise ArtifactError(f"{path} describes a {loaded.segmentation.format} model; export it to ONNX first")
+        beside = Path(path).parent / FILTER_FILE
+        if use_filter and beside.is_file() and "signature_filter" not in options:
+            try:
+                options["signature_filter"] = SignatureFilter.load(beside)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ArtifactError(f"cannot read the signature filter {beside}: {exc}") from None
         return cls(loaded, loaded.segmentation.path_of("model", path), **options)
 
     @property
@@ -508,6 +521,8 @@ class PageDetector:
         )
         if self.settings.tighten:
             boxes = tighten_to_ink(gray, boxes, self.settings.tighten)
+        if self.signature_filter is not None and "signature" in self.settings.classes:
+            boxes = self.signature_filter.apply(gray, boxes)
         elapsed = (time.perf_counter() - began) * 1000.0
         return PageDetections(index, width, height, tuple(boxes), elapsed)
 
