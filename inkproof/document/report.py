@@ -1,7 +1,8 @@
 """The document report: every signature (and field) on every page, cleaned, verified, and checked.
 
-:func:`build_report` runs the pipeline on a PNG/JPEG/TIFF/PDF, one page at a time (memory does
-not grow with the page count beyond each page's small annotated picture and crops):
+:func:`build_report` runs the pipeline on a PNG/JPEG/TIFF/PDF, one page at a time: a report keeps
+each page's findings and signature crops, never the pages, and its annotated page pictures are
+drawn again from the document when they are written (:func:`report_images`), one page at a time:
 
 1. pages (:func:`~inkproof.document.pages.iter_pages`, with page and pixel limits);
 2. fields per page (:class:`~inkproof.document.detector.PageDetector`): signatures, initials,
@@ -41,7 +42,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -50,7 +51,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inkproof.document.detector import FieldDetection, PageDetections, PageDetector
-from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, iter_pages, open_document
+from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Document, Page, iter_pages, open_document
 from inkproof.document.synthetic import FIELD_COLOURS
 from inkproof.errors import InkproofError
 
@@ -238,7 +239,6 @@ class PageReport:
     detections: PageDetections
     signatures: tuple[SignatureFinding, ...]
     text: tuple[TextLine, ...] = ()  # printed text read around the signatures (when OCR ran)
-    picture: bytes = dataclasses.field(default=b"", repr=False)  # the annotated page, PNG
 
     def boxes(self, label: str) -> tuple[FieldDetection, ...]:
         return self.detections.of(label)
@@ -296,6 +296,7 @@ class DocumentReport:
     claimed: tuple[str, ...] = ()
     at_least: bool = False
     review_below: float = REVIEW_BELOW
+    document: Document | None = dataclasses.field(default=None, repr=False)  # to draw the pages again
 
     @property
     def signatures(self) -> tuple[SignatureFinding, ...]:
@@ -537,6 +538,7 @@ def build_report(
         claimed=tuple(claimed),
         at_least=at_least,
         review_below=review_below,
+        document=document,
     )
 
 
@@ -574,9 +576,7 @@ def _page_report(
                 uncertain=found.confidence < review_below,
             )
         )
-    report = PageReport(page.index, width, height, detections, tuple(signatures), tuple(text))
-    # The page picture is made now, while the page is in memory; the page itself is then dropped.
-    return dataclasses.replace(report, picture=_png(annotated_page(page.image, report)))
+    return PageReport(page.index, width, height, detections, tuple(signatures), tuple(text))
 
 
 def _names(findings: Sequence[SignatureFinding]) -> str:
@@ -775,9 +775,8 @@ def _who(s: SignatureFinding) -> str:
     return "not compared with enrolled writers"
 
 
-def report_html(report: DocumentReport, images: dict[str, bytes]) -> str:
-    """A self-contained HTML page (images inlined as data URLs) for ``report``: the verdict and
-    its reasons first, then each page at full width with its signatures."""
+def _html_head(report: DocumentReport) -> str:
+    """The page head, the verdict and the checks."""
     esc = html.escape
     verdict = report.verdict
     headline, meaning = _VERDICT_WORDS[verdict]
@@ -786,43 +785,6 @@ def report_html(report: DocumentReport, images: dict[str, bytes]) -> str:
         f" &mdash; {esc(r.detail)}" + (f" (page {esc(', '.join(map(str, r.pages)))})" if r.pages else "") + "</li>"
         for r in report.rules
     )
-    sections = []
-    for page in report.pages:
-        number = page.page + 1
-        others = [
-            f"{len(page.boxes(label))} {FIELD_NAMES[label].lower()}{'s' if len(page.boxes(label)) != 1 else ''}"
-            for label in ("initials", "handwritten_date", "redaction", "logo")
-            if page.boxes(label)
-        ]
-        others_text = f"<p>Also found: {esc(', '.join(others))}.</p>" if others else ""
-        if page.signatures:
-            rows = []
-            for s in page.signatures:
-                crops = f'<img src="{_data_url(images[s.name + ".png"])}" alt="{esc(s.title)} as found">'
-                if s.name + "_cleaned.png" in images:
-                    crops += f'<img src="{_data_url(images[s.name + "_cleaned.png"])}" alt="{esc(s.title)} cleaned">'
-                if s.date is None:
-                    date = "none found"
-                else:
-                    where = "on the same line" if s.date.position == "line" else "below it"
-                    what = f"printed &ldquo;{esc(s.date.text)}&rdquo;" if s.date.kind == "printed" else "handwritten"
-                    date = f"{what}, {where}" + (" (uncertain)" if s.date.uncertain else "")
-                certainty = f"{s.confidence:.0%}" + (' <span class="review">uncertain</span>' if s.uncertain else "")
-                rows.append(
-                    f"<tr><td>Signature {s.number}</td><td>{crops}</td><td>{certainty}</td>"
-                    f"<td>{_who(s)}</td><td>{date}</td></tr>"
-                )
-            table = (
-                "<table><tr><th>found</th><th>as found / cleaned</th><th>detector certainty</th>"
-                "<th>writer</th><th>date</th></tr>" + "".join(rows) + "</table>"
-            )
-        else:
-            table = '<p class="none">No signatures found on this page.</p>'
-        sections.append(
-            f"<section><h2>Page {number}</h2>{table}{others_text}"
-            f'<img class="page" src="{_data_url(images[f"page{number}.png"])}" '
-            f'alt="page {number} with the fields found outlined"></section>'
-        )
     count = len(report.signatures)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signature report: {esc(report.source)}</title>
@@ -844,8 +806,52 @@ details {{ margin-top: 2rem; color: #556; font-size: .9rem; }}
 <div class="verdict {esc(verdict)}"><h1>{esc(headline)}</h1><p>{esc(meaning)}</p>
 <p>{esc(report.source)}: {len(report.pages)} page(s), {count} signature(s) found.</p></div>
 <h2>Checks</h2><ul>{reasons}</ul>
-{"".join(sections)}
-<details><summary>Technical details</summary>
+"""
+
+
+def _html_page(page: PageReport, images: dict[str, bytes]) -> str:
+    """One page's section: its signatures (or "no signatures"), other fields, the page picture."""
+    esc = html.escape
+    number = page.page + 1
+    others = [
+        f"{len(page.boxes(label))} {FIELD_NAMES[label].lower()}{'s' if len(page.boxes(label)) != 1 else ''}"
+        for label in ("initials", "handwritten_date", "redaction", "logo")
+        if page.boxes(label)
+    ]
+    others_text = f"<p>Also found: {esc(', '.join(others))}.</p>" if others else ""
+    if page.signatures:
+        rows = []
+        for s in page.signatures:
+            crops = f'<img src="{_data_url(images[s.name + ".png"])}" alt="{esc(s.title)} as found">'
+            if s.name + "_cleaned.png" in images:
+                crops += f'<img src="{_data_url(images[s.name + "_cleaned.png"])}" alt="{esc(s.title)} cleaned">'
+            if s.date is None:
+                date = "none found"
+            else:
+                where = "on the same line" if s.date.position == "line" else "below it"
+                what = f"printed &ldquo;{esc(s.date.text)}&rdquo;" if s.date.kind == "printed" else "handwritten"
+                date = f"{what}, {where}" + (" (uncertain)" if s.date.uncertain else "")
+            certainty = f"{s.confidence:.0%}" + (' <span class="review">uncertain</span>' if s.uncertain else "")
+            rows.append(
+                f"<tr><td>Signature {s.number}</td><td>{crops}</td><td>{certainty}</td>"
+                f"<td>{_who(s)}</td><td>{date}</td></tr>"
+            )
+        table = (
+            "<table><tr><th>found</th><th>as found / cleaned</th><th>detector certainty</th>"
+            "<th>writer</th><th>date</th></tr>" + "".join(rows) + "</table>"
+        )
+    else:
+        table = '<p class="none">No signatures found on this page.</p>'
+    return (
+        f"<section><h2>Page {number}</h2>{table}{others_text}"
+        f'<img class="page" src="{_data_url(images[f"page{number}.png"])}" '
+        f'alt="page {number} with the fields found outlined"></section>'
+    )
+
+
+def _html_tail(report: DocumentReport) -> str:
+    esc = html.escape
+    return f"""<details><summary>Technical details</summary>
 <p>File sha256 {esc(report.sha256)}. Detector {esc(report.detector)}; cleaner {esc(report.cleaner or "none")};
 verification model {esc(report.verifier or "none")}; printed dates read by OCR: {"yes" if report.ocr else "no"}.
 Fields the detector is less than {report.review_below:.0%} sure of are marked uncertain.</p></details>
@@ -853,34 +859,61 @@ Fields the detector is less than {report.review_below:.0%} sure of are marked un
 """
 
 
-def report_images(report: DocumentReport) -> dict[str, bytes]:
-    """PNG bytes by file name: annotated pages, signature crops and cleaned crops."""
+def report_html(report: DocumentReport, images: dict[str, bytes]) -> str:
+    """A self-contained HTML page (images inlined as data URLs) for ``report``: the verdict and
+    its reasons first, then each page at full width with its signatures."""
+    return _html_head(report) + "".join(_html_page(p, images) for p in report.pages) + _html_tail(report)
+
+
+def page_pictures(report: DocumentReport) -> Iterator[tuple[str, bytes]]:
+    """("page1.png", PNG bytes) of each annotated page, the pages read again one at a time."""
+    if report.document is None:
+        raise ValueError("this report does not carry its document; build it with build_report")
+    for page, image in zip(report.pages, iter_pages(report.document), strict=True):
+        yield f"page{page.page + 1}.png", _png(annotated_page(image.image, page))
+
+
+def _crop_images(page: PageReport) -> dict[str, bytes]:
     images: dict[str, bytes] = {}
+    for s in page.signatures:
+        images[f"{s.name}.png"] = _png(s.crop)
+        if s.cleaned is not None:
+            images[f"{s.name}_cleaned.png"] = _png(s.cleaned)
+    return images
+
+
+def report_images(report: DocumentReport) -> dict[str, bytes]:
+    """PNG bytes by file name: annotated pages, signature crops and cleaned crops (all in memory;
+    :func:`write_report` writes them one page at a time instead)."""
+    images = dict(page_pictures(report))
     for page in report.pages:
-        images[f"page{page.page + 1}.png"] = page.picture
-        for s in page.signatures:
-            images[f"{s.name}.png"] = _png(s.crop)
-            if s.cleaned is not None:
-                images[f"{s.name}_cleaned.png"] = _png(s.cleaned)
+        images.update(_crop_images(page))
     return images
 
 
 def write_report(report: DocumentReport, out: str | Path) -> tuple[Path, ...]:
-    """``report.json``, ``report.html`` and the images in ``out``; returns the files written."""
+    """``report.json``, ``report.html`` and the images in ``out``; returns the files written.
+
+    Page by page: each page's picture and crops are drawn, written and inlined into the HTML, then
+    dropped, so writing a long document holds one page's images at a time."""
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise InvalidReportOutputError(f"{folder}: exists and is not a folder; give a folder for the report")
     (folder / "images").mkdir(parents=True, exist_ok=True)
-    images = report_images(report)
-    written = []
-    for name, png in images.items():
-        target = folder / "images" / name
-        target.write_bytes(png)
-        written.append(target)
     report_json = folder / "report.json"
     report_json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     report_page = folder / "report.html"
-    report_page.write_text(report_html(report, images), encoding="utf-8")
+    written = []
+    with report_page.open("w", encoding="utf-8") as handle:
+        handle.write(_html_head(report))
+        for page, (name, picture) in zip(report.pages, page_pictures(report), strict=True):
+            images = {name: picture, **_crop_images(page)}
+            for file, png in images.items():
+                target = folder / "images" / file
+                target.write_bytes(png)
+                written.append(target)
+            handle.write(_html_page(page, images))
+        handle.write(_html_tail(report))
     return (report_json, report_page, *written)
 
 

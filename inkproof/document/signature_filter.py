@@ -55,9 +55,11 @@ def _boxes_of(detections: Sequence[Any], label: str) -> list[Any]:
     return [d for d in detections if d.label == label]
 
 
-def merge_fragments(boxes: Sequence[Any], *, gap: float, overlap: float) -> list[Any]:
+def merge_fragments(boxes: Sequence[Any], *, gap: float, overlap: float, narrower_than: float = 0.0) -> list[Any]:
     """Join boxes on one line with a small gap (module docstring); the joined box keeps the
-    larger confidence. ``boxes`` are FieldDetection-like (``box``, ``confidence``)."""
+    larger confidence. ``boxes`` are FieldDetection-like (``box``, ``confidence``). With
+    ``narrower_than`` (pixels) only boxes narrower than that are joined: fragments are small, and a
+    whole signature must not swallow the date written beside it."""
     items = [(tuple(int(v) for v in d.box), float(d.confidence), d) for d in boxes]
     changed = True
     while changed and len(items) > 1:
@@ -65,6 +67,8 @@ def merge_fragments(boxes: Sequence[Any], *, gap: float, overlap: float) -> list
         for i in range(len(items)):
             for j in range(i + 1, len(items)):
                 a, b = items[i][0], items[j][0]
+                if narrower_than > 0 and max(a[2] - a[0], b[2] - b[0]) >= narrower_than:
+                    continue
                 ha, hb = a[3] - a[1], b[3] - b[1]
                 shared = min(a[3], b[3]) - max(a[1], b[1])
                 horizontal = max(0, max(a[0], b[0]) - min(a[2], b[2]))
@@ -140,6 +144,7 @@ class SignatureFilter:
     drop_below: float = 0.05
     merge_gap: float = 0.0  # 0 disables merging
     merge_overlap: float = 0.5
+    merge_narrower_than: float = 0.0  # of the page width; 0: any width
     features: tuple[str, ...] = FEATURES
     notes: str = ""
 
@@ -161,7 +166,12 @@ class SignatureFilter:
         if not signatures:
             return list(detections)
         if self.merge_gap > 0:
-            signatures = merge_fragments(signatures, gap=self.merge_gap, overlap=self.merge_overlap)
+            signatures = merge_fragments(
+                signatures,
+                gap=self.merge_gap,
+                overlap=self.merge_overlap,
+                narrower_than=self.merge_narrower_than * gray.shape[1],
+            )
         ink = gray < otsu_threshold(gray)
         scores = self.probabilities(candidate_features(gray, ink, signatures, _boxes_of(detections, "logo")))
         kept = [

@@ -251,7 +251,7 @@ def test_uncertain_signatures_give_review_not_pass() -> None:
     one_sure = build_report(_png_page(), detector=_Fields(sure, doubtful), expect=1)
     assert one_sure.rules[0].verdict == "review" and one_sure.verdict == "review"
     assert one_sure.rules[0].pages == (1,) and "uncertain" in one_sure.rules[0].detail
-    assert [s.uncertain for s in one_sure.signatures] == [False, True]
+    assert [s.uncertain for s in one_sure.signatures] == [True, False]  # numbered top to bottom
     only_doubtful = build_report(_png_page(), detector=_Fields(doubtful))
     assert only_doubtful.rules[0].verdict == "review" and not only_doubtful.passed
     # Trusting the detector down to 0.8 makes both count: two signatures where one is expected.
