@@ -49,6 +49,7 @@ def document_report(
     from inkproof.document.detector import PageDetector
     from inkproof.document.pages import open_document
     from inkproof.document.report import (
+        IGNORE_BELOW,
         InvalidReportOutputError,
         RapidOcrReader,
         build_report,
@@ -77,6 +78,7 @@ def document_report(
                 dated=dated,
                 text_reader=RapidOcrReader() if use_ocr else None,
                 review_below=review_below,
+                ignore_below=min(IGNORE_BELOW, review_below),
                 dpi=dpi,
                 max_pages=max_pages,
                 max_pixels=limit,
