@@ -65,24 +65,31 @@ def page_pixel_limit(max_pixels: int | None = None) -> int:
     return value
 
 
+def _checked_path(source: str | os.PathLike[str]) -> Path:
+    """``source`` as a readable, non-empty file; a folder or a missing file is refused with its own reason."""
+    path = Path(source)
+    if path.is_dir():
+        raise InvalidDocumentError(
+            str(path), "is a folder; give one document file (`inkproof document index` takes a folder)"
+        )
+    if not path.exists():
+        raise InvalidDocumentError(str(path), "file not found")
+    if not path.is_file():
+        raise InvalidDocumentError(str(path), "not a regular file")
+    try:
+        size = path.stat().st_size
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise InvalidDocumentError(str(path), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if size == 0:
+        raise InvalidDocumentError(str(path), "empty input (0 bytes)")
+    return path
+
+
 def read_document_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
     """The bytes of ``source``; a folder or a missing file is refused with its own reason."""
-    if isinstance(source, bytes | bytearray):
-        data = bytes(source)
-    else:
-        path = Path(source)
-        if path.is_dir():
-            raise InvalidDocumentError(
-                str(path), "is a folder; give one document file (`inkproof document index` takes a folder)"
-            )
-        if not path.exists():
-            raise InvalidDocumentError(str(path), "file not found")
-        if not path.is_file():
-            raise InvalidDocumentError(str(path), "not a regular file")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidDocumentError(str(path), f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    data = bytes(source) if isinstance(source, bytes | bytearray) else _checked_path(source).read_bytes()
     if not data:
         raise InvalidDocumentError(describe_source(source), "empty input (0 bytes)")
     return data
@@ -97,7 +104,11 @@ def _too_large(index: int, width: int, height: int, limit: int, how: str = "") -
 
 @dataclass(frozen=True)
 class Document:
-    """An opened document: its name, page count and resolution, before any page is decoded."""
+    """An opened document: its name, page count and resolution, before any page is decoded.
+
+    A file is read from its ``path`` page by page (pdfium and Pillow read what a page needs), so
+    not even the file is held in memory; bytes given as such are kept in ``data``.
+    """
 
     source: str
     data: bytes = field(default=b"", repr=False)
@@ -105,6 +116,24 @@ class Document:
     kind: str = "image"  # "pdf" or "image"
     dpi: float | None = None
     max_pixels: int = DEFAULT_MAX_PAGE_PIXELS
+    path: Path | None = None
+
+    @property
+    def input(self) -> str | bytes:
+        """What pdfium and Pillow open: the file's path, else the bytes."""
+        return str(self.path) if self.path is not None else self.data
+
+    def sha256(self) -> str:
+        """The sha256 of the document's bytes (a file is read in chunks)."""
+        import hashlib
+
+        if self.path is None:
+            return hashlib.sha256(self.data).hexdigest()
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
 
 
 def open_document(
@@ -117,14 +146,23 @@ def open_document(
     """Check ``source`` (readable, page count within ``max_pages``) without decoding a page."""
     name = describe_source(source)
     limit = page_pixel_limit(max_pixels)
-    data = read_document_bytes(source)
+    path: Path | None = None
+    data = b""
+    if isinstance(source, bytes | bytearray):
+        data = read_document_bytes(source)
+        head = data[:5]
+    else:
+        path = _checked_path(source)
+        with path.open("rb") as handle:
+            head = handle.read(5)
+    opened: str | bytes = str(path) if path is not None else data
     resolution: float | None
-    if data[:5] == b"%PDF-":
-        count = _pdf_page_count(data, name)
+    if head == b"%PDF-":
+        count = _pdf_page_count(opened, name)
         kind, resolution = "pdf", float(dpi)
     else:
         try:
-            width, height, count, resolution_tag = image_header(data)
+            width, height, count, resolution_tag = image_header(path if path is not None else data)
         except InvalidImageError as exc:
             raise InvalidDocumentError(name, f"not a PDF or a readable image ({exc.reason})") from None
         if width * height > limit:
@@ -134,7 +172,7 @@ def open_document(
         raise InvalidDocumentError(name, "the document has no pages")
     if count > max_pages:
         raise InvalidDocumentError(name, f"{count} pages exceed the limit of {max_pages} (--max-pages)")
-    return Document(name, data, count, kind, resolution, limit)
+    return Document(name, data, count, kind, resolution, limit, path)
 
 
 def iter_pages(
@@ -179,7 +217,7 @@ def _pdfium():  # type: ignore[no-untyped-def]
     return pdfium
 
 
-def _pdf_page_count(data: bytes, name: str) -> int:
+def _pdf_page_count(data: str | bytes, name: str) -> int:
     pdfium = _pdfium()
     try:
         document = pdfium.PdfDocument(data)
@@ -207,7 +245,7 @@ def _pdf_pages(document: Document, dpi: float) -> Iterator[Page]:
                 if pdf is not None:
                     pdf.close()
                 try:
-                    pdf = pdfium.PdfDocument(document.data)
+                    pdf = pdfium.PdfDocument(document.input)
                 except pdfium.PdfiumError as exc:
                     raise InvalidDocumentError(name, f"not a readable PDF ({one_line(exc)})") from None
             assert pdf is not None
@@ -237,7 +275,7 @@ def _image_pages(document: Document) -> Iterator[Page]:
     name = document.source
     for index in range(document.pages):
         try:
-            image = load_image(document.data, page=index, max_pixels=document.max_pixels)
+            image = load_image(document.path or document.data, page=index, max_pixels=document.max_pixels)
         except InvalidImageError as exc:
             reason = exc.reason
             if "exceeds the limit" in reason:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import html
 import io
 import json
@@ -535,7 +534,7 @@ def build_report(
     )
     return DocumentReport(
         source=document.source,
-        sha256=hashlib.sha256(document.data).hexdigest(),
+        sha256=document.sha256(),
         detector=active.name,
         cleaner=cleaner.name if cleaner is not None else None,
         verifier=store.card.name if store is not None else None,
