@@ -24,6 +24,15 @@ class InvalidImageError(InkproofError, ValueError):
         super().__init__(f"{source}: {reason}")
 
 
+class NoInkError(InvalidImageError):
+    """An image with no signature ink: blank, uniform or too faint to tell ink from paper.
+
+    Two such images embed alike, so comparing them would call them the same writer."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source, "no signature ink found (blank or uniform image)")
+
+
 class DatasetFormatError(InkproofError, ValueError):
     """A dataset folder or pair file does not match any known (or the requested) layout."""
 

@@ -24,6 +24,12 @@ from inkproof.errors import InvalidImageError
 
 ImageSource: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray"
 
+#: Pillow formats that are ever decoded: raster formats with pure-Python/C decoders. Everything
+#: else (EPS and PostScript, which Pillow hands to Ghostscript; exotic plugins) is refused unread.
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF", "PPM")
+#: What the REST service accepts (its documented upload types).
+SERVICE_IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP")
+
 #: Default pixel limit: an A4 page at 600 dpi (35 MP) passes, a 50,000 x 50,000 bomb does not.
 DEFAULT_MAX_PIXELS = 64_000_000
 
@@ -32,6 +38,11 @@ _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _COLOUR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 SUPPORTED_MODES = frozenset({"1", "L", "P"} | _ALPHA_MODES | _COLOUR_MODES | _SIXTEEN_BIT_MODES | {"I"})
+
+
+def open_image(handle: IO[bytes], formats: tuple[str, ...] = IMAGE_FORMATS) -> Image.Image:
+    """Pillow's ``Image.open`` limited to ``formats`` (for readers outside this module)."""
+    return _open(handle, formats)
 
 
 def describe_source(source: object) -> str:
@@ -53,6 +64,7 @@ def load_image(
     page: int = 0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int | None = None,
+    formats: tuple[str, ...] = IMAGE_FORMATS,
 ) -> np.ndarray:
     """Load ``source`` as an 8-bit grayscale array of shape (height, width).
 
@@ -70,7 +82,7 @@ def load_image(
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         _check_byte_count(len(data), name, max_bytes)
-        return _decode(io.BytesIO(data), name, page, max_pixels)
+        return _decode(io.BytesIO(data), name, page, max_pixels, formats)
     if isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.exists():
@@ -79,7 +91,7 @@ def load_image(
             raise InvalidImageError(name, "not a regular file")
         _check_byte_count(path.stat().st_size, name, max_bytes)
         with path.open("rb") as handle:
-            return _decode(handle, name, page, max_pixels)
+            return _decode(handle, name, page, max_pixels, formats)
     raise InvalidImageError(name, "expected a path, bytes, a PIL image or a numpy array")
 
 
@@ -134,11 +146,6 @@ def _quiet_libtiff(image: Image.Image) -> Iterator[None]:
             os.close(saved)
 
 
-def _open(handle: IO[bytes]) -> Image.Image:
-    with _opening():
-        return Image.open(handle)
-
-
 def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:
     """(width, height) from the header alone, without decoding pixels."""
     width, height, _, _ = image_header(source)
@@ -151,7 +158,7 @@ def image_header(source: str | os.PathLike[str] | bytes) -> tuple[int, int, int,
     name = describe_source(source)
     try:
         handle: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")  # noqa: SIM115
-        with handle, _open(handle) as im:
+        with handle, _open(handle, IMAGE_FORMATS) as im:
             resolution = im.info.get("dpi")
             dpi = float(resolution[0]) if isinstance(resolution, tuple) and resolution and resolution[0] else None
             return im.width, im.height, int(getattr(im, "n_frames", 1)), dpi
@@ -187,14 +194,25 @@ def _check_pixel_count(width: int, height: int, name: str, max_pixels: int) -> N
         )
 
 
-def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int) -> np.ndarray:
+def _open(handle: IO[bytes], formats: tuple[str, ...]) -> Image.Image:
+    """Image.open restricted to ``formats`` (their plugins registered first: Pillow loads some,
+    such as MPO and WebP, only on demand, and ``formats`` does not trigger that), with Pillow's own
+    decompression-bomb check lifted (:func:`_opening`): inkproof checks pixels itself."""
+    Image.init()
+    with _opening():
+        return Image.open(handle, formats=formats)
+
+
+def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int, formats: tuple[str, ...]) -> np.ndarray:
     try:
-        with _open(handle) as im:
+        with _open(handle, formats) as im:
             return _pil_to_gray(im, name, page, max_pixels)
     except InvalidImageError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(name, "decompression bomb refused (too many pixels)") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(name, "not an image (unrecognised format)") from exc
+        raise InvalidImageError(name, f"not an image (unrecognised format; accepted: {', '.join(formats)})") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/EOFError.
         raise InvalidImageError(name, f"corrupt or truncated image ({one_line(exc)})") from exc

@@ -19,8 +19,10 @@ from typing import Any, Literal
 import numpy as np
 
 from inkproof.artifact import ArtifactError, ModelCard
+from inkproof.errors import NoInkError
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, describe_source
 from inkproof.runtime.engine import Engine
+from inkproof.validation import clean_threshold
 
 Decision = Literal["genuine", "forgery"]
 THRESHOLD_RULES = ("eer", "far_1", "far_0_1")
@@ -113,7 +115,7 @@ class Verifier:
 
     def _resolve(self, threshold: float | None) -> tuple[float, str]:
         if threshold is not None:
-            return float(threshold), "custom"
+            return clean_threshold(threshold), "custom"
         if self._threshold is not None:
             return self._threshold, "custom"
         return self.card.threshold(self.rule), self.rule
@@ -127,10 +129,15 @@ class Verifier:
     def verify_many(
         self, pairs: Sequence[tuple[ImageSource, ImageSource]], *, threshold: float | None = None
     ) -> list[VerificationResult]:
-        """Many pairs at once: each distinct image is embedded once, in batches."""
+        """Many pairs at once: each distinct image is embedded once, in batches. An image without
+        ink raises :class:`NoInkError`: two blank images embed alike and would score as one writer."""
         used, rule = self._resolve(threshold)
         sources: list[ImageSource] = [s for pair in pairs for s in pair]
-        embeddings = self.embed_many(sources)
+        inputs = self.engine.prepare_many(sources)
+        for source, model_input in zip(sources, inputs, strict=True):
+            if not model_input.any():  # preprocessing found no ink: the input is all paper
+                raise NoInkError(describe_source(source))
+        embeddings = self.engine.embed(inputs)
         scores = self.engine.score(embeddings[0::2], embeddings[1::2])
         return [
             VerificationResult(

@@ -255,6 +255,17 @@ def _prepare_demo(db: str | None, model: Path | None) -> tuple[str, str]:
     return database, key
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
 @reports_errors
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
@@ -263,9 +274,23 @@ def serve(
     model: Path | None = ModelOption,
     demo: bool = typer.Option(False, help="Use ./inkproof-demo: a store pre-enrolled with synthetic writers."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Do not require API keys (local experiments only)."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Allow --no-auth on an interface other than loopback (anyone who can reach it)."
+    ),
+    api_docs: bool = typer.Option(
+        False, "--api-docs", help="Serve /docs and /redoc (their scripts come from a CDN); /openapi.json is always on."
+    ),
     device: str = typer.Option("auto", help="auto, cpu, cuda or tensorrt."),
 ) -> None:
-    """Serve the REST API (/api/v1, docs at /docs) and the web UI (/)."""
+    """Serve the REST API (/api/v1, schema at /openapi.json) and the web UI (/)."""
+    if no_auth and not _is_loopback(host):
+        if not insecure:
+            raise typer.BadParameter(
+                f"--no-auth on {host} would let anyone who can reach it use the API; "
+                "add --insecure if that is really wanted",
+                param_hint="--no-auth",
+            )
+        console.print(f"[bold red]warning:[/] serving on {host} without API keys: anyone who can reach it has access")
     import uvicorn
 
     from inkproof.service.app import ServiceSettings, create_app
@@ -274,6 +299,9 @@ def serve(
     if demo:
         database, key = _prepare_demo(db, model)
         console.print(f"demo store {database}; API key: [bold]{key}[/] (also in {DEMO_DIR / 'demo-api-key.txt'})")
-    settings = ServiceSettings(model=model, database=database, require_api_key=not no_auth, device=device)
-    console.print(f"inkproof serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    settings = ServiceSettings(
+        model=model, database=database, require_api_key=not no_auth, device=device, api_docs=api_docs
+    )
+    docs = f"http://{host}:{port}/docs" if api_docs else f"http://{host}:{port}/openapi.json"
+    console.print(f"inkproof serving on http://{host}:{port}/  (API: {docs})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

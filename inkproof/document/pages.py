@@ -249,9 +249,15 @@ def _pdf_pages(document: Document, dpi: float) -> Iterator[Page]:
                 except pdfium.PdfiumError as exc:
                     raise InvalidDocumentError(name, f"not a readable PDF ({one_line(exc)})") from None
             assert pdf is not None
-            page = pdf[index]
+            try:  # a broken page tree (a /Pages node that lists itself) fails here, not on open
+                page = pdf[index]
+            except pdfium.PdfiumError as exc:
+                raise InvalidDocumentError(name, f"page {index + 1} is not readable ({one_line(exc)})") from None
             try:
-                width, height = page.get_size()
+                try:
+                    width, height = page.get_size()
+                except pdfium.PdfiumError as exc:
+                    raise InvalidDocumentError(name, f"page {index + 1} is not readable ({one_line(exc)})") from None
                 w, h = round(width * scale), round(height * scale)
                 if w * h > limit:
                     raise InvalidDocumentError(name, _too_large(index, w, h, limit, f" at {dpi:g} dpi"))

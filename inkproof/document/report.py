@@ -731,7 +731,9 @@ def annotated_page(image: np.ndarray, page: PageReport, width: int = PICTURE_WID
     scale = min(1.0, width / image.shape[1])
     picture = Image.fromarray(image)
     if scale < 1.0:
-        picture = picture.resize((round(image.shape[1] * scale), round(image.shape[0] * scale)), Image.Resampling.BOX)
+        # At least one pixel a side: a 1 x 100000 page scales to 0 rows otherwise.
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        picture = picture.resize(size, Image.Resampling.BOX)
     top = GRAY_LEVELS - 1
     levels = np.round(np.asarray(picture, dtype=np.float32) * (top / 255.0)).astype(np.uint8)
     canvas = Image.new("P", (picture.width + GUTTER, picture.height), top)  # white margin

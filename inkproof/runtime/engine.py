@@ -67,6 +67,7 @@ class Engine:
         self.preprocess_config = card.preprocess_config
         self.batch_size = batch_size
         self.max_pixels = max_pixels
+        self.card_path: Path | None = None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -87,7 +88,9 @@ class Engine:
             raise ArtifactError(
                 f"{path} describes a {card.format} model; the engine runs ONNX models (inkproof export)"
             )
-        return cls(card, card.path_of("embedder", path), card.path_of("head", path), **options)
+        engine = cls(card, card.path_of("embedder", path), card.path_of("head", path), **options)
+        engine.card_path = path  # lets another process (a service worker) open the same model
+        return engine
 
     @property
     def providers(self) -> list[str]:

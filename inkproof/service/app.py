@@ -1,40 +1,55 @@
 """The REST service and web UI: a thin FastAPI layer over :class:`SignatureStore` and
 :class:`Verifier`.
 
-Uploads only: no endpoint opens a path or URL sent by a client. Each request is bounded (bytes
-per file, files per request, pixels per image). Every endpoint except ``/api/v1/health`` and the
-static UI needs an API key (``X-API-Key`` or ``Authorization: Bearer``); keys are stored hashed.
-Errors are JSON ``{"error": {"type", "message"}}`` with a 4xx status, never a traceback.
+Uploads only: no endpoint opens a path or URL sent by a client. What bounds a request, in order:
 
-``POST /api/v1/documents/report`` runs :func:`~inkproof.document.report.build_report` on an
-uploaded PNG/JPEG/TIFF/PDF (its own byte and page limits). The detector, cleaner and OCR reader are
-loaded on first use, once per app, and shared by concurrent requests; the report runs in a worker
-thread so the event loop keeps serving other requests.
+- :class:`~inkproof.service.limits.RequestGuard` (pure ASGI, before FastAPI): the API key is
+  checked from the headers before a body byte is read (``X-API-Key`` or ``Authorization:
+  Bearer``; keys are stored hashed; ``/api/v1/health`` and the static UI need none), and the body
+  is limited per endpoint while it streams; every response gets CSP / no-framing headers;
+- bytes per file, files per request, pixels per image, formats (PNG, JPEG, TIFF, BMP, WebP);
+  field rules (:mod:`inkproof.validation`) before anything reaches the database;
+- decoding, inference and database writes run in a bounded thread pool (:class:`WorkPool`), never
+  on the event loop; more waiting requests than the queue holds get 503 + Retry-After;
+- ``POST /api/v1/documents/report`` runs in worker processes with a wall-clock and memory limit,
+  at most ``max_document_jobs`` at once (:mod:`inkproof.service.jobs`).
+
+Errors are JSON ``{"error": {"type", "message"}}`` with a 4xx status (503 when busy), never a
+traceback.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import datetime as dt
 import logging
 import threading
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from inkproof.errors import InkproofError, InvalidImageError, UnknownWriterError
+from inkproof.errors import InkproofError, InvalidImageError
+from inkproof.service.errors import SERVER_ERROR_MESSAGE, ServiceError, clean_message, kind_of, status_of
+from inkproof.service.jobs import DocumentJob, DocumentJobs, WorkerSpec, document_report
+from inkproof.service.limits import BodyLimits, RequestGuard
 from inkproof.store.database import open_database
 from inkproof.store.repository import SignatureStore
+from inkproof.validation import MAX_ROW_ID, MAX_TEXT_LENGTH, clean_identifier, clean_text, clean_threshold
 from inkproof.verifier import Verifier
 
 if TYPE_CHECKING:
@@ -43,6 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("inkproof.service")
 
 API = "/api/v1"
+T = TypeVar("T")
+# Multipart framing and small form fields on top of the files' own bytes.
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,9 @@ class ServiceSettings:
     device: str = "auto"
     accept_rule: str = "far_1"
     reject_rule: str = "eer"
+    # Decoding, inference and database work: threads, and requests allowed to wait for one.
+    work_threads: int = 2
+    work_queue: int = 64
     # Documents (POST /documents/report): scanned pages are far larger than signature images.
     detector: Path | None = None  # detector card; None: the bundled detector
     cleaner: Path | None = None  # cleaner card; None: the bundled cleaner
@@ -63,116 +84,147 @@ class ServiceSettings:
     ocr: bool = False  # printed dates by OCR: seconds per page, so off unless asked for
     max_document_bytes: int = 30 * 1024 * 1024
     max_document_pages: int = 20
+    max_document_jobs: int = 2  # documents processed at once; one more gets 503 + Retry-After
+    document_timeout_s: float = 120.0  # wall clock per document; the worker is killed after it
+    document_memory_bytes: int = 1024**3  # address space a job may add to its loaded worker
+    document_processes: bool = True  # False: documents run in a thread (no kill, no memory cap)
+    # Query images kept for review are forgotten after this many days (None: kept).
+    review_image_retention_days: float | None = 90.0
+    api_docs: bool = False  # /docs and /redoc load Swagger/ReDoc from a CDN: off unless asked for
+
+    @property
+    def body_limits(self) -> BodyLimits:
+        return BodyLimits(
+            uploads=self.max_files * self.max_upload_bytes + FORM_OVERHEAD_BYTES,
+            document=self.max_document_bytes + FORM_OVERHEAD_BYTES,
+        )
 
 
-class ServiceError(InkproofError):
-    """A request the service refuses, with the HTTP status to answer."""
+class WorkPool:
+    """A fixed number of threads for decoding, inference and database writes, and a bounded
+    queue in front of them: the event loop only awaits, and an overload is a quick 503."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
+    def __init__(self, threads: int, queue: int) -> None:
+        self.threads = max(1, threads)
+        self.capacity = self.threads + max(0, queue)
+        self._executor: ThreadPoolExecutor | None = None  # started on first use, again after close()
+        self._pending = 0
+        self._lock = threading.Lock()
 
+    async def run(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            if self._pending >= self.capacity:
+                raise ServiceError(503, "busy", "the service is busy; try again shortly", retry_after=2)
+            self._pending += 1
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="inkproof-work")
+            executor = self._executor
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, partial(work, *args, **kwargs))
+        finally:
+            with self._lock:
+                self._pending -= 1
 
-def _status_of(error: InkproofError) -> int:
-    """The HTTP status of a typed library error (first match wins; subclasses come first)."""
-    from inkproof.artifact import ArtifactError
-    from inkproof.document.detector import DetectorModelMissingError
-    from inkproof.document.pages import InvalidDocumentError
-    from inkproof.errors import EmptyDatasetError
-    from inkproof.store import (
-        ApiKeyError,
-        DatabaseError,
-        IndexUnavailableError,
-        InvalidWriterIdError,
-        ModelRequiredError,
-        NoReferencesError,
-        QualityError,
-        ReviewError,
-        StoreModelMismatchError,
-        UnknownReferenceError,
-    )
-
-    table: list[tuple[type[Exception], int]] = [
-        (InvalidImageError, 422),
-        (InvalidDocumentError, 422),
-        (QualityError, 422),
-        (InvalidWriterIdError, 422),
-        (EmptyDatasetError, 422),
-        (UnknownWriterError, 404),
-        (UnknownReferenceError, 404),
-        (NoReferencesError, 409),
-        (StoreModelMismatchError, 409),
-        (ReviewError, 409),
-        (ApiKeyError, 400),
-        (DatabaseError, 503),
-        (ModelRequiredError, 500),
-        (DetectorModelMissingError, 500),
-        (IndexUnavailableError, 500),
-        (ArtifactError, 500),
-    ]
-    return next((status for kind, status in table if isinstance(error, kind)), 400)
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 class WriterCreate(BaseModel):
-    external_id: str = Field(min_length=1, max_length=200)
-    display_name: str | None = Field(default=None, max_length=200)
+    external_id: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    display_name: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
 
 
 class ReviewDecision(BaseModel):
     decision: str = Field(pattern="^(genuine|forgery)$")
-    reviewer: str = Field(min_length=1, max_length=200)
+    reviewer: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"type": kind, "message": message}})
+def _error(status: int, kind: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(
+        status_code=status, content={"error": {"type": kind, "message": clean_message(message)}}, headers=headers
+    )
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/bmp", "image/x-ms-bmp", "image/webp")
+DOCUMENT_TYPES = (*IMAGE_TYPES, "application/pdf")
+
+
+def _content_type(upload: UploadFile) -> str:
+    return (upload.content_type or "").split(";")[0].strip().lower()
 
 
 async def _read_upload(upload: UploadFile, settings: ServiceSettings) -> bytes:
     """The bytes of one uploaded image, refusing wrong content types and oversize files."""
-    content_type = (upload.content_type or "").split(";")[0].strip().lower()
-    if content_type and not (content_type.startswith("image/") or content_type == "application/octet-stream"):
+    content_type = _content_type(upload)
+    name = clean_message(upload.filename or "upload")[:200]
+    if content_type and content_type not in (*IMAGE_TYPES, "application/octet-stream"):
         raise ServiceError(
-            415, "unsupported_media_type", f"{upload.filename or 'upload'}: {content_type} is not an image"
+            415, "unsupported_media_type", f"{name}: {content_type} is not a PNG, JPEG, TIFF, BMP or WebP image"
         )
     data = await upload.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
-        raise ServiceError(
-            413, "payload_too_large", f"{upload.filename or 'upload'} exceeds {settings.max_upload_bytes} bytes"
-        )
+        raise ServiceError(413, "payload_too_large", f"{name} exceeds {settings.max_upload_bytes} bytes")
     if not data:
-        raise InvalidImageError(upload.filename or "upload", "empty input (0 bytes)")
+        raise InvalidImageError(name, "empty input (0 bytes)")
     return data
 
 
-def _check_image(data: bytes, name: str, settings: ServiceSettings) -> bytes:
-    """Decode once with the service's pixel limit so bombs and corrupt files fail as 4xx."""
-    from inkproof.imaging import load_image
+def _check_image(data: bytes, name: str, settings: ServiceSettings, *, require_ink: bool) -> np.ndarray:
+    """Decode once, with the service's pixel limit and formats, so bombs, corrupt files and other
+    formats (EPS, ...) fail as 4xx before the store sees them; the store gets the decoded array
+    (not the bytes again). A query without ink is refused here too, under its upload name (the
+    library would call it "<bytes: N B>")."""
+    from inkproof.errors import NoInkError
+    from inkproof.imaging import SERVICE_IMAGE_FORMATS, load_image
+    from inkproof.preprocess import ink_mask
 
     try:
-        load_image(data, max_pixels=settings.max_pixels)
+        gray = load_image(data, max_pixels=settings.max_pixels, formats=SERVICE_IMAGE_FORMATS)
     except InvalidImageError as exc:
         raise InvalidImageError(name, exc.reason) from None
-    return data
-
-
-DOCUMENT_TYPES = ("application/pdf", "application/octet-stream")
+    if require_ink and not ink_mask(gray).any():
+        raise NoInkError(name)
+    return gray
 
 
 async def _read_document(upload: UploadFile, settings: ServiceSettings) -> bytes:
     """The bytes of an uploaded document (image or PDF) under the document byte limit."""
     from inkproof.document.pages import InvalidDocumentError
 
-    name = upload.filename or "document"
-    content_type = (upload.content_type or "").split(";")[0].strip().lower()
-    if content_type and not (content_type.startswith("image/") or content_type in DOCUMENT_TYPES):
+    name = clean_message(upload.filename or "document")[:200]
+    content_type = _content_type(upload)
+    if content_type and content_type not in (*DOCUMENT_TYPES, "application/octet-stream"):
         raise ServiceError(415, "unsupported_media_type", f"{name}: {content_type} is not an image or a PDF")
     data = await upload.read(settings.max_document_bytes + 1)
     if len(data) > settings.max_document_bytes:
         raise ServiceError(413, "payload_too_large", f"{name} exceeds {settings.max_document_bytes} bytes")
     if not data:
         raise InvalidDocumentError(name, "empty input (0 bytes)")
+    if data[:5] != b"%PDF-":
+        _check_document_image(data, name)
     return data
+
+
+def _check_document_image(data: bytes, name: str) -> None:
+    """Only the accepted raster formats reach the document pipeline (its own decoder would open
+    GIF and PPM too); the header alone is read here."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from inkproof.document.pages import InvalidDocumentError
+    from inkproof.imaging import SERVICE_IMAGE_FORMATS, open_image
+
+    try:
+        with open_image(io.BytesIO(data), SERVICE_IMAGE_FORMATS):
+            pass
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InvalidDocumentError(name, "not a PDF or a readable image (PNG, JPEG, TIFF, BMP, WebP)") from None
 
 
 class _LockedReader:
@@ -239,7 +291,7 @@ class DocumentModels:
                     self._reader = _LockedReader(RapidOcrReader())
                 except OcrUnavailableError as exc:
                     log.error("OCR is switched on but unavailable: %s", exc)
-                    raise ServiceError(500, "server_error", "the service is misconfigured; see its log") from None
+                    raise ServiceError(500, "server_error", SERVER_ERROR_MESSAGE) from None
             return self._reader
 
     def close(self) -> None:
@@ -254,25 +306,67 @@ class DocumentModels:
             self._loaded.clear()
 
 
-def _data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _worker_spec(settings: ServiceSettings, store: SignatureStore) -> WorkerSpec:
+    """What a document worker process needs to open the same store and models as this app."""
+    engine = store.verifier.engine
+    card_path = getattr(engine, "card_path", None)
+    model = str(card_path) if card_path is not None else (str(settings.model) if settings.model else None)
+    return WorkerSpec(
+        database_url=store.db.engine.url.render_as_string(hide_password=False),
+        model=model,
+        max_pixels=settings.max_pixels,
+        accept_rule=store.accept_rule,
+        reject_rule=store.reject_rule,
+        accept_threshold=store.custom_accept,
+        reject_threshold=store.custom_reject,
+        per_writer_min_references=store.per_writer_min_references,
+        index_threshold=store.index_threshold,
+        detector=str(settings.detector) if settings.detector is not None else None,
+        cleaner=str(settings.cleaner) if settings.cleaner is not None else None,
+        clean_documents=settings.clean_documents,
+        ocr=settings.ocr,
+        max_pages=settings.max_document_pages,
+        memory_bytes=settings.document_memory_bytes,
+    )
 
 
-def _require_key(request: Request) -> None:
-    """Every protected endpoint depends on this: an active API key in ``X-API-Key`` or a bearer token."""
-    settings: ServiceSettings = request.app.state.settings
-    if not settings.require_api_key:
-        return
-    key = request.headers.get("x-api-key")
-    authorization = request.headers.get("authorization", "")
-    if not key and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    if not key or not request.app.state.store.check_api_key(key):
-        raise ServiceError(401, "unauthorized", "a valid API key is required (X-API-Key header)")
+class _Health:
+    """``/health`` answers from a cached store check refreshed in its own thread: a database
+    that is locked or slow makes the answer stale (and says so), never slow."""
 
+    def __init__(self, store: SignatureStore) -> None:
+        self._store = store
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._future: Any = None
+        self._consistent: bool | None = None
+        self._checked = 0.0
 
-# Module level, so FastAPI can resolve the annotation (this module uses postponed annotations).
-Authorised = Annotated[None, Depends(_require_key)]
+    def _refresh(self) -> None:
+        consistent = self._store.info().consistent
+        with self._lock:
+            self._consistent, self._checked = consistent, time.monotonic()
+
+    async def state(self, max_age_s: float = 2.0, wait_s: float = 0.1) -> tuple[bool | None, bool]:
+        """(store consistent or None when unknown, whether that answer is fresh)."""
+        with self._lock:
+            fresh = time.monotonic() - self._checked < max_age_s
+            if not fresh and (self._future is None or self._future.done()):
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(1, thread_name_prefix="inkproof-health")
+                self._future = self._executor.submit(self._refresh)  # wrapped per call: loops differ
+            future = self._future
+        if not fresh and future is not None:
+            with suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait_s)
+        with self._lock:
+            return self._consistent, time.monotonic() - self._checked < max_age_s + wait_s
+
+    def close(self) -> None:
+        with self._lock:
+            executor, self._executor, self._future = self._executor, None, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 def create_app(
@@ -283,16 +377,10 @@ def create_app(
     cleaner: CropCleaner | None = None,
 ) -> FastAPI:
     """The FastAPI application (store and model are opened here, once; the document models on
-    first use). ``detector`` and ``cleaner`` replace the ones ``settings`` name."""
+    first use). ``detector`` and ``cleaner`` replace the ones ``settings`` name; given objects
+    cannot cross a process boundary, so documents then run in a worker thread."""
     settings = settings or ServiceSettings()
     models = DocumentModels(settings, detector=detector, cleaner=cleaner)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            models.close()
 
     if store is None:
         verifier = Verifier(settings.model, device=settings.device, max_pixels=settings.max_pixels)
@@ -302,29 +390,85 @@ def create_app(
             accept_rule=settings.accept_rule,
             reject_rule=settings.reject_rule,
         )
+    work = WorkPool(settings.work_threads, settings.work_queue)
+    health_state = _Health(store)
+    the_store = store
+
+    def local_report(job: DocumentJob) -> dict[str, Any]:
+        return document_report(
+            job,
+            store=the_store,
+            detector=models.detector(),
+            cleaner=models.cleaner(),
+            text_reader=models.text_reader(),
+            max_pages=settings.max_document_pages,
+        )
+
+    in_processes = settings.document_processes and detector is None and cleaner is None
+    jobs = DocumentJobs(
+        max_jobs=settings.max_document_jobs,
+        timeout_s=settings.document_timeout_s,
+        spec=partial(_worker_spec, settings, store) if in_processes else None,
+        local=local_report,
+    )
+
+    async def purge_review_images() -> None:
+        """Apply the retention limit now and then every hour while the app runs."""
+        days = settings.review_image_retention_days
+        if days is None:
+            return
+        while True:
+            try:
+                removed = await work.run(the_store.purge_query_images, dt.timedelta(days=days))
+                if removed:
+                    log.info("forgot %d review query images older than %g days", removed, days)
+            except Exception:  # a busy or unreachable database: try again next time
+                log.warning("review image retention could not run", exc_info=True)
+            await asyncio.sleep(3600)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        retention = asyncio.ensure_future(purge_review_images())
+        try:
+            yield
+        finally:
+            retention.cancel()
+            with suppress(asyncio.CancelledError):
+                await retention
+            await asyncio.to_thread(jobs.close)
+            models.close()
+            work.close()
+            health_state.close()
+
     app = FastAPI(
         title="inkproof",
         summary="Offline handwritten signature verification",
         version=_version(),
-        docs_url="/docs",
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
     app.state.store = store
     app.state.settings = settings
     app.state.document_models = models
-
-    @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return _error(exc.status, exc.kind, str(exc))
+    app.state.document_jobs = jobs
+    app.state.work = work
+    app.add_middleware(
+        RequestGuard,
+        limits=settings.body_limits,
+        check_key=store.check_api_key if settings.require_api_key else None,
+        public=frozenset({f"{API}/health"}),
+    )
 
     @app.exception_handler(InkproofError)
     async def library_error(_: Request, exc: InkproofError) -> JSONResponse:
-        status = _status_of(exc)
-        if status >= 500:
-            log.error("server-side error: %s", exc)
-            return _error(status, "server_error", "the service is misconfigured; see its log")
-        return _error(status, type(exc).__name__, str(exc))
+        status = status_of(exc)
+        if status >= 500 and not (isinstance(exc, ServiceError) and status == 503):  # "busy" is for the client
+            if not (isinstance(exc, ServiceError) and exc.kind == "server_error"):
+                log.error("server-side error: %s", exc)
+            return _error(status, "server_error", SERVER_ERROR_MESSAGE)
+        return _error(status, kind_of(exc), str(exc), getattr(exc, "retry_after", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -335,31 +479,52 @@ def create_app(
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
+    from sqlalchemy.exc import DataError, OperationalError
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        # A lock held too long by another process, a lost connection: try again later.
+        log.warning("database unavailable: %s", exc.orig or exc)
+        return _error(503, "database_busy", "the database is busy or unavailable; try again shortly", 5)
+
+    @app.exception_handler(DataError)
+    async def database_refused(_: Request, exc: DataError) -> JSONResponse:
+        # The field rules should have caught it; refused by the database all the same.
+        log.warning("value refused by the database: %s", exc.orig or exc)
+        return _error(422, "invalid_value", "a value was refused by the database")
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return _error(500, "internal_error", "internal error")
 
-    async def images_of(files: Sequence[UploadFile]) -> list[bytes]:
+    async def images_of(files: Sequence[UploadFile]) -> list[tuple[bytes, str]]:
         if len(files) > settings.max_files:
             raise ServiceError(413, "too_many_files", f"{len(files)} files sent; at most {settings.max_files}")
         return [
-            _check_image(await _read_upload(f, settings), f.filename or f"file {i + 1}", settings)
+            (await _read_upload(f, settings), clean_message(f.filename or f"file {i + 1}")[:200])
             for i, f in enumerate(files)
         ]
 
+    def checked(images: Sequence[tuple[bytes, str]], *, require_ink: bool = True) -> list[np.ndarray]:
+        return [_check_image(data, name, settings, require_ink=require_ink) for data, name in images]
+
+    def writer_id(value: str) -> str:
+        return clean_identifier(value, "external_id")
+
     @app.get(f"{API}/health", tags=["service"])
-    def health() -> dict[str, Any]:
-        info = store.info()
+    async def health() -> dict[str, Any]:
+        consistent, fresh = await health_state.state()
         return {
-            "status": "ok" if info.consistent else "degraded",
-            "model": store.card.name,
-            "store_consistent": info.consistent,
+            "status": "ok" if consistent and fresh else "degraded",
+            "model": the_store.card.name,
+            "store_consistent": consistent,
+            "documents_running": jobs.running,
         }
 
     @app.get(f"{API}/model", tags=["service"])
-    def model_info(_: Authorised) -> dict[str, Any]:
-        card = store.verifier.card
+    def model_info() -> dict[str, Any]:
+        card = the_store.verifier.card
         return {
             "name": card.name,
             "format": card.format,
@@ -375,114 +540,113 @@ def create_app(
 
     @app.post(f"{API}/verify", tags=["verification"])
     async def verify_pair(
-        _: Authorised,
         reference: Annotated[UploadFile, File(description="Reference signature image")],
         query: Annotated[UploadFile, File(description="Questioned signature image")],
         threshold: Annotated[float | None, Form()] = None,
     ) -> dict[str, Any]:
-        first, second = await images_of([reference, query])
-        return store.verifier.verify(first, second, threshold=threshold).to_dict()
+        used = clean_threshold(threshold) if threshold is not None else None
+        images = await images_of([reference, query])
+
+        def run() -> dict[str, Any]:
+            first, second = checked(images)
+            return the_store.verifier.verify(first, second, threshold=used).to_dict()
+
+        return await work.run(run)
 
     @app.get(f"{API}/writers", tags=["writers"])
-    def list_writers(_: Authorised) -> list[dict[str, Any]]:
-        return [w.to_dict() for w in store.list_writers()]
+    def list_writers() -> list[dict[str, Any]]:
+        return [w.to_dict() for w in the_store.list_writers()]
 
     @app.post(f"{API}/writers", status_code=201, tags=["writers"])
-    def create_writer(_: Authorised, body: WriterCreate) -> dict[str, Any]:
-        return store.create_writer(body.external_id, body.display_name).to_dict()
+    async def create_writer(body: WriterCreate) -> dict[str, Any]:
+        external = writer_id(body.external_id)
+        name = clean_text(body.display_name, "display_name", allow_empty=True) if body.display_name else None
+        return (await work.run(the_store.create_writer, external, name)).to_dict()
 
     @app.get(f"{API}/writers/{{external_id}}", tags=["writers"])
-    def show_writer(_: Authorised, external_id: str) -> dict[str, Any]:
-        return store.get_writer(external_id).to_dict()
+    def show_writer(external_id: str) -> dict[str, Any]:
+        return the_store.get_writer(writer_id(external_id)).to_dict()
 
     @app.delete(f"{API}/writers/{{external_id}}", status_code=204, tags=["writers"])
-    def delete_writer(_: Authorised, external_id: str) -> Response:
-        store.delete_writer(external_id)
+    async def delete_writer(external_id: str) -> Response:
+        await work.run(the_store.delete_writer, writer_id(external_id))
         return Response(status_code=204)
 
     @app.post(f"{API}/writers/{{external_id}}/references", tags=["writers"])
     async def enroll(
-        _: Authorised,
         external_id: str,
         files: Annotated[list[UploadFile], File(description="Reference signature images")],
-        display_name: Annotated[str | None, Form()] = None,
+        display_name: Annotated[str | None, Form(max_length=MAX_TEXT_LENGTH)] = None,
     ) -> dict[str, Any]:
+        external = writer_id(external_id)
+        name = clean_text(display_name, "display_name", allow_empty=True) if display_name else None
         images = await images_of(files)
-        return store.enroll(external_id, images, display_name=display_name).to_dict()
+
+        def run() -> dict[str, Any]:
+            # Blank references are the quality checks' business: reported per image, not fatal.
+            return the_store.enroll(external, checked(images, require_ink=False), display_name=name).to_dict()
+
+        return await work.run(run)
 
     @app.get(f"{API}/writers/{{external_id}}/references/{{reference_id}}/image", tags=["writers"])
-    def reference_image(_: Authorised, external_id: str, reference_id: int) -> Response:
-        detail = store.get_writer(external_id)
+    def reference_image(external_id: str, reference_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]) -> Response:
+        detail = the_store.get_writer(writer_id(external_id))
         if all(r.id != reference_id for r in detail.references):
             from inkproof.store import UnknownReferenceError
 
             raise UnknownReferenceError(reference_id)
-        return Response(store.reference_image(reference_id), media_type="image/png")
+        return Response(the_store.reference_image(reference_id), media_type="image/png")
 
     @app.post(f"{API}/writers/{{external_id}}/verify", tags=["verification"])
     async def verify_claim(
-        _: Authorised,
         external_id: str,
         query: Annotated[UploadFile, File(description="Questioned signature image")],
         fusion: Annotated[Literal["mean", "max"], Form()] = "mean",
     ) -> dict[str, Any]:
-        (image,) = await images_of([query])
-        return store.verify_claim(external_id, image, fusion=fusion).to_dict()
+        external = writer_id(external_id)
+        images = await images_of([query])
+
+        def run() -> dict[str, Any]:
+            (image,) = checked(images)
+            return the_store.verify_claim(external, image, fusion=fusion).to_dict()
+
+        return await work.run(run)
 
     @app.post(f"{API}/identify", tags=["verification"])
     async def identify(
-        _: Authorised,
         query: Annotated[UploadFile, File(description="Signature image to identify")],
         top: Annotated[int, Form(ge=1, le=100)] = 5,
     ) -> dict[str, Any]:
-        (image,) = await images_of([query])
-        return store.identify(image, top=top).to_dict()
+        images = await images_of([query])
+
+        def run() -> dict[str, Any]:
+            (image,) = checked(images)
+            return the_store.identify(image, top=top).to_dict()
+
+        return await work.run(run)
 
     @app.get(f"{API}/reviews", tags=["review"])
-    def pending_reviews(_: Authorised, limit: int = 50) -> list[dict[str, Any]]:
-        return [item.to_dict() for item in store.pending_reviews(limit=min(max(limit, 1), 500))]
+    def pending_reviews(limit: int = 50) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in the_store.pending_reviews(limit=min(max(limit, 1), 500))]
 
     @app.get(f"{API}/reviews/{{log_id}}/query", tags=["review"])
-    def review_query(_: Authorised, log_id: int) -> Response:
-        image = store.query_image(log_id)
+    def review_query(log_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]) -> Response:
+        image = the_store.query_image(log_id)
         if image is None:
             raise ServiceError(404, "not_found", f"no query image kept for verification {log_id}")
         return Response(image, media_type="image/png")
 
     @app.post(f"{API}/reviews/{{log_id}}", tags=["review"])
-    def decide_review(_: Authorised, log_id: int, body: ReviewDecision) -> dict[str, Any]:
-        return store.review(log_id, body.decision, body.reviewer).to_dict()
-
-    def run_report(
-        data: bytes, name: str, claimed: list[str], expect: int | None, initials_every_page: bool, dated: bool
+    async def decide_review(
+        log_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)], body: ReviewDecision
     ) -> dict[str, Any]:
-        from inkproof.document.pages import InvalidDocumentError
-        from inkproof.document.report import build_report, report_images
-
-        for writer in claimed:  # an unknown writer fails before the document is processed
-            store.get_writer(writer)
-        try:
-            report = build_report(
-                data,
-                detector=models.detector(),
-                cleaner=models.cleaner(),
-                store=store,
-                claimed=claimed,
-                expect=expect,
-                initials_every_page=initials_every_page,
-                dated=dated,
-                text_reader=models.text_reader(),
-                max_pages=settings.max_document_pages,
-            )
-        except InvalidDocumentError as exc:  # name the upload, not "<bytes: ...>"
-            raise InvalidDocumentError(name, exc.reason) from None
-        images = {file: _data_url(png) for file, png in report_images(report).items()}
-        return {**report.to_dict(), "source": name, "images": images}
+        reviewer = clean_text(body.reviewer, "reviewer")
+        return (await work.run(the_store.review, log_id, body.decision, reviewer)).to_dict()
 
     @app.post(f"{API}/documents/report", tags=["documents"])
-    async def document_report(
-        _: Authorised,
-        document: Annotated[UploadFile, File(description="PNG, JPEG, TIFF (every page) or PDF")],
+    async def document_report_endpoint(
+        request: Request,
+        document: Annotated[UploadFile, File(description="PNG, JPEG, TIFF (every page), BMP, WebP or PDF")],
         expect: Annotated[int | None, Form(ge=0, le=1000, description="Signatures the document must carry")] = None,
         claimed: Annotated[list[str] | None, Form(description="Writer who should have signed (repeat)")] = None,
         initials_every_page: Annotated[bool, Form(description="Check that every page is initialled")] = False,
@@ -491,13 +655,15 @@ def create_app(
         """Signatures and other fields on every page, each signature cleaned and identified (or
         matched to a claimed writer), and the rules' verdicts; ``images`` holds the annotated page
         thumbnails and the crops as PNG data URLs."""
-        data = await _read_document(document, settings)
-        writers = list(dict.fromkeys(claimed or ()))
+        writers = list(dict.fromkeys(writer_id(w) for w in claimed or ()))
         if len(writers) > settings.max_files:
             raise ServiceError(422, "too_many_claims", f"{len(writers)} claimed writers; at most {settings.max_files}")
-        return await run_in_threadpool(
-            run_report, data, document.filename or "document", writers, expect, initials_every_page, dated
-        )
+        data = await _read_document(document, settings)
+        name = clean_message(document.filename or "document")[:200]
+        for writer in writers:  # an unknown writer fails before the document is processed
+            await work.run(the_store.get_writer, writer)
+        job = DocumentJob(data, name, tuple(writers), expect, initials_every_page, dated)
+        return await jobs.run(job, request.is_disconnected)
 
     static = Path(str(resources.files("inkproof") / "service" / "static"))
     if static.is_dir():

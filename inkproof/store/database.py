@@ -208,11 +208,27 @@ class Database:
         return f"Database({self.url!r})"
 
 
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (0600, whatever the umask): it holds
+    reference signatures and API key hashes. Existing files keep their mode; SQLite's -wal and
+    -journal files copy the main file's permissions."""
+    if path.exists() or not path.parent.is_dir():
+        return  # an existing store, or a folder that is missing: SQLite reports that itself
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # created meanwhile by another process
+        pass
+    except OSError as exc:
+        raise DatabaseError(f"cannot create {path}: {exc.strerror}") from None
+
+
 def open_database(
     url: str | os.PathLike[str] | URL | None = None, *, migrate: bool = True, echo: bool = False
 ) -> Database:
     """Open (and create or migrate) the store at ``url``; see :func:`resolve_url`."""
     resolved = resolve_url(url)
+    if resolved.get_backend_name() == "sqlite" and not _is_memory(resolved):
+        _create_private(Path(str(resolved.database)))
     try:
         engine = create_store_engine(resolved, echo=echo)
     except Exception as exc:  # missing driver, bad options: say which URL

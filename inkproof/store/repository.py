@@ -35,8 +35,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer
 
-from inkproof.errors import InvalidImageError, UnknownWriterError
+from inkproof.errors import InvalidImageError, NoInkError, UnknownWriterError
 from inkproof.imaging import ImageSource, describe_source, load_image
+from inkproof.preprocess import ink_mask
 from inkproof.store.database import Database, StoreError
 from inkproof.store.index import (
     INDEX_THRESHOLD,
@@ -55,6 +56,7 @@ from inkproof.store.schema import (
     Writer,
     utcnow,
 )
+from inkproof.validation import InvalidFieldError, clean_identifier, clean_row_id, clean_text
 
 if TYPE_CHECKING:
     from inkproof.artifact import ModelCard
@@ -405,12 +407,25 @@ def _fuse(scores: np.ndarray, fusion: str, axis: int | None = None) -> Any:
 
 
 def _clean_external_id(external_id: str) -> str:
-    value = str(external_id).strip()
-    if not value:
-        raise InvalidWriterIdError("a writer's external id must not be empty")
-    if len(value) > MAX_EXTERNAL_ID_LENGTH:
-        raise InvalidWriterIdError(f"external_id is longer than {MAX_EXTERNAL_ID_LENGTH} characters")
-    return value
+    """The same rules for creating and for looking up a writer (see :mod:`inkproof.validation`)."""
+    try:
+        return clean_identifier(external_id, "a writer's external id")
+    except InvalidFieldError as exc:
+        raise InvalidWriterIdError(str(exc)) from None
+
+
+def _clean_display_name(display_name: str | None) -> str | None:
+    if display_name is None:
+        return None
+    return clean_text(display_name, "display_name", allow_empty=True) or None
+
+
+def _log_id(log_id: int) -> int:
+    """A log id both databases can look up; anything else names no log."""
+    try:
+        return clean_row_id(int(log_id), "log id")
+    except (InvalidFieldError, TypeError, ValueError):
+        raise ReviewError(f"no verification log {log_id}") from None
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -590,6 +605,14 @@ class SignatureStore:
     def _load(self, source: ImageSource) -> np.ndarray:
         return load_image(source, max_pixels=self._max_pixels)
 
+    def _load_query(self, source: ImageSource) -> np.ndarray:
+        """A query image with ink: a blank one would match every blank reference (and look alike
+        to the model), so it is refused with :class:`NoInkError` instead of scored."""
+        gray = self._load(source)
+        if not ink_mask(gray).any():
+            raise NoInkError(describe_source(source))
+        return gray
+
     def _embed(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         embeddings = np.asarray(self.verifier.embed_many(list(grays)), dtype=np.float32)
         if embeddings.shape != (len(grays), self.card.embedding_dim):
@@ -649,6 +672,7 @@ class SignatureStore:
     def create_writer(self, external_id: str, display_name: str | None = None) -> WriterInfo:
         """Get or create the writer ``external_id`` (safe when several callers race)."""
         external_id = _clean_external_id(external_id)
+        display_name = _clean_display_name(display_name)
 
         def work(session: Session) -> WriterInfo:
             writer, _ = self._get_or_create_writer(session, external_id, display_name)
@@ -673,6 +697,8 @@ class SignatureStore:
         return self._read(work)
 
     def get_writer(self, external_id: str) -> WriterDetail:
+        external_id = _clean_external_id(external_id)
+
         def work(session: Session) -> WriterDetail:
             writer = self._find_writer(session, external_id)
             rows = session.execute(
@@ -699,6 +725,10 @@ class SignatureStore:
 
     def reference_image(self, reference_id: int) -> bytes:
         """The stored reference image as a grayscale PNG."""
+        try:
+            reference_id = clean_row_id(int(reference_id), "reference id")
+        except (InvalidFieldError, TypeError, ValueError):
+            raise UnknownReferenceError(reference_id) from None
 
         def work(session: Session) -> bytes:
             data = session.scalar(select(Reference.image_png).where(Reference.id == int(reference_id)))
@@ -711,6 +741,7 @@ class SignatureStore:
     def delete_writer(self, external_id: str) -> None:
         """Remove the writer with its reference images and embeddings. Verification logs stay
         (they keep ``claimed_external_id``; their ``writer_id`` becomes NULL)."""
+        external_id = _clean_external_id(external_id)
 
         def work(session: Session) -> None:
             writer = self._find_writer(session, external_id)
@@ -739,6 +770,7 @@ class SignatureStore:
         are then written in one transaction.
         """
         external_id = _clean_external_id(external_id)
+        display_name = _clean_display_name(display_name)
         if quality not in ("reject", "warn"):
             raise ValueError(f"quality must be 'reject' or 'warn', got {quality!r}")
         if isinstance(images, str | bytes) or not isinstance(images, Sequence):
@@ -867,7 +899,7 @@ class SignatureStore:
         fuses the scores and decides: accept, reject, or send to review. Every claim is logged."""
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-        external_id = str(external_id).strip()
+        external_id = _clean_external_id(external_id)
         global_accept, global_reject, global_source = self.thresholds()
 
         def check(session: Session) -> None:
@@ -875,7 +907,7 @@ class SignatureStore:
             self._find_writer(session, external_id)
 
         self._read(check)  # unknown writers and model mismatches fail before embedding
-        gray = self._load(query)
+        gray = self._load_query(query)
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
 
@@ -991,7 +1023,7 @@ class SignatureStore:
         if product and force == "approximate":
             raise ValueError("a product head cannot be indexed; identification scores every reference")
         self._read(self._check_compatible)
-        gray = self._load(query)
+        gray = self._load_query(query)
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
         candidates, kind, n = self._rank_writers(vector, top, force)
@@ -1086,8 +1118,10 @@ class SignatureStore:
     def get_log(self, log_id: int) -> ReviewItem:
         """One verification log entry (any status)."""
 
+        log_id = _log_id(log_id)
+
         def work(session: Session) -> ReviewItem:
-            row = session.execute(self._log_query().where(VerificationLog.id == int(log_id))).first()
+            row = session.execute(self._log_query().where(VerificationLog.id == log_id)).first()
             if row is None:
                 raise ReviewError(f"no verification log {log_id}")
             return self._review_item(row[0], bool(row[1]))
@@ -1099,9 +1133,11 @@ class SignatureStore:
         kept beside the reviewer's; a claim can be reviewed once."""
         if decision not in ("genuine", "forgery"):
             raise ReviewError(f"a review decision is 'genuine' or 'forgery', not {decision!r}")
-        reviewer = str(reviewer).strip()
-        if not reviewer:
-            raise ReviewError("name the reviewer")
+        log_id = _log_id(log_id)
+        try:
+            reviewer = clean_text(reviewer, "reviewer")
+        except InvalidFieldError as exc:
+            raise ReviewError(f"name the reviewer: {exc}") from None
 
         def work(session: Session) -> None:
             # One conditional UPDATE: of two reviewers racing, exactly one wins.
@@ -1130,6 +1166,7 @@ class SignatureStore:
 
     def query_image(self, log_id: int) -> bytes | None:
         """The query image of a review item (PNG), or None when it was not kept."""
+        log_id = _log_id(log_id)
 
         def work(session: Session) -> bytes | None:
             row = session.execute(select(VerificationLog.query_png).where(VerificationLog.id == int(log_id))).first()
@@ -1140,6 +1177,25 @@ class SignatureStore:
         return self._read(work)
 
     # --- reindexing ------------------------------------------------------------------------
+
+    def purge_query_images(self, older_than: dt.timedelta) -> int:
+        """Forget the query images kept for review that are older than ``older_than`` (the log
+        rows, scores and decisions stay); returns how many were removed. A retention limit for
+        the only user-sent images the store keeps beyond references."""
+        if older_than.total_seconds() < 0:
+            raise ValueError("older_than must not be negative")
+        cutoff = utcnow() - older_than
+
+        def work(session: Session) -> int:
+            result = session.execute(
+                update(VerificationLog)
+                .where(VerificationLog.query_png.is_not(None), VerificationLog.created_at < cutoff)
+                .values(query_png=None)
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        return self._write(work)
 
     def reindex(self, progress: bool | Callable[[int, int], None] = False, *, batch_size: int = 32) -> int:
         """Re-embed every stored image -- references and signatures found on documents -- with
@@ -1259,9 +1315,10 @@ class SignatureStore:
 
     def create_api_key(self, name: str) -> str:
         """A new API key named ``name``. The plaintext is returned once and never stored."""
-        name = str(name).strip()
-        if not name:
-            raise ApiKeyError("an API key needs a name")
+        try:
+            name = clean_text(name, "an API key's name")
+        except InvalidFieldError as exc:
+            raise ApiKeyError(str(exc)) from None
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)
 
         def work(session: Session) -> None:
@@ -1277,7 +1334,9 @@ class SignatureStore:
 
     def check_api_key(self, key: str) -> bool:
         """True when ``key`` is a known, unrevoked API key (hashes compared in constant time)."""
-        if not isinstance(key, str) or not key.startswith(API_KEY_PREFIX) or len(key) < 16:
+        if not isinstance(key, str) or not key.startswith(API_KEY_PREFIX) or not 16 <= len(key) <= 256:
+            return False
+        if not (key.isascii() and key.isprintable()):  # a NUL would reach PostgreSQL as an error
             return False
         digest = _hash_key(key)
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from inkproof.service.app import ServiceSettings, create_app
 from inkproof.store import SignatureStore, open_database
 from inkproof.verifier import Verifier
-from tests.store.conftest import pixel_model
+from tests.store.conftest import pixel_model, postgres_server  # noqa: F401  (a fixture, used by name)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,94 @@
+"""Headers, docs, retention and the serve command's refusal to expose an open API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from inkproof.store import SignatureStore
+from tests.helpers import draw_scribble
+from tests.service.corpus import png
+
+
+def test_security_headers_on_every_response(client: TestClient) -> None:
+    for path in ("/", "/api/v1/health", "/api/v1/writers", "/api/v1/nowhere"):
+        headers = client.get(path).headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert "script-src 'self'" in headers["content-security-policy"], path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+    anonymous = TestClient(client.app).get("/api/v1/writers")
+    assert anonymous.status_code == 401 and anonymous.headers["x-frame-options"] == "DENY"
+
+
+def test_unauthenticated_body_is_not_read(client: TestClient) -> None:
+    anonymous = TestClient(client.app)
+    reads = []
+    original = anonymous.app
+
+    async def spy(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def counted():  # type: ignore[no-untyped-def]
+            message = await receive()
+            reads.append(len(message.get("body", b"")))
+            return message
+
+        await original(scope, counted, send)
+
+    anonymous.app = spy
+    response = anonymous.post("/api/v1/identify", files={"query": ("q.png", b"\0" * 500_000, "image/png")})
+    assert response.status_code == 401
+    assert sum(reads) == 0  # answered from the headers alone
+
+
+def test_review_images_are_forgotten_after_the_retention_period(service_store: SignatureStore) -> None:
+    scribbles = [draw_scribble(seed=s) for s in range(3)]
+    service_store.enroll("R1", scribbles)
+    reviewing = SignatureStore(service_store.db, service_store.verifier, accept_threshold=2.0, reject_threshold=-2.0)
+    claim = reviewing.verify_claim("R1", draw_scribble(seed=9))
+    assert claim.decision == "review" and reviewing.query_image(claim.log_id) is not None
+    assert reviewing.purge_query_images(dt.timedelta(days=1)) == 0  # still young
+    assert reviewing.purge_query_images(dt.timedelta(0)) == 1
+    assert reviewing.query_image(claim.log_id) is None
+    assert reviewing.get_log(claim.log_id).decision == "review"  # the log itself stays
+
+
+def test_blank_queries_are_refused_by_the_store(service_store: SignatureStore) -> None:
+    from inkproof.errors import NoInkError
+
+    service_store.enroll("B1", [draw_scribble(seed=s) for s in range(3)])
+    for blank in (np.full((100, 300), 255, np.uint8), png(np.zeros((1, 5000), np.uint8))):
+        for call in (lambda q: service_store.verify_claim("B1", q), lambda q: service_store.identify(q)):
+            try:
+                call(blank)
+            except NoInkError:
+                continue
+            raise AssertionError("a blank query was scored")
+
+
+def test_serve_refuses_an_open_api_on_a_public_interface(tmp_path: Path) -> None:
+    from inkproof.cli.app import app
+
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--no-auth", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code != 0
+    assert "--insecure" in result.output
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_api_docs_only_when_asked_for(service_store: SignatureStore, settings: object) -> None:
+    from dataclasses import replace
+
+    from inkproof.service.app import ServiceSettings, create_app
+
+    assert isinstance(settings, ServiceSettings)
+    with TestClient(create_app(replace(settings, api_docs=True), store=service_store)) as docs_client:
+        page = docs_client.get("/docs")
+        assert page.status_code == 200
+        assert "https://cdn.jsdelivr.net" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        ui = docs_client.get("/")
+        assert "cdn.jsdelivr.net" not in ui.headers["content-security-policy"]  # the UI keeps the strict policy
