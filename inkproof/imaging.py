@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeAlias
 
@@ -91,17 +95,85 @@ def load_image(
     raise InvalidImageError(name, "expected a path, bytes, a PIL image or a numpy array")
 
 
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextmanager
+def _opening() -> Iterator[None]:
+    """Open image headers with Pillow's own decompression-bomb check lifted.
+
+    inkproof checks the pixel count itself, before decoding, with the caller's limit and its own
+    message; Pillow's check would otherwise refuse anything above 179 MP whatever limit the
+    caller chose, in its own words. Other threads opening images meanwhile skip Pillow's check
+    too, which is safe only because every decode in inkproof goes through ``_check_pixel_count``.
+    """
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+_STDERR = threading.Lock()
+
+
+@contextmanager
+def _quiet_libtiff(image: Image.Image) -> Iterator[None]:
+    """Silence libtiff while a TIFF decodes: it prints warnings and errors ("Fax4Decode: Bad code
+    word ...") straight to file descriptor 2, which Python cannot catch; the failure itself still
+    arrives as an exception. One lock keeps concurrent decodes from saving each other's null fd."""
+    if image.format != "TIFF":
+        yield
+        return
+    with _STDERR:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr to silence
+            yield
+            return
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, 2)
+            finally:
+                os.close(null)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def image_size(source: str | os.PathLike[str] | bytes) -> tuple[int, int]:
     """(width, height) from the header alone, without decoding pixels."""
+    width, height, _, _ = image_header(source)
+    return width, height
+
+
+def image_header(source: str | os.PathLike[str] | bytes) -> tuple[int, int, int, float | None]:
+    """(width, height, frames, dpi) from the header alone, without decoding pixels; the size is of
+    the first frame, dpi is None when the file does not say."""
     name = describe_source(source)
     try:
-        if isinstance(source, bytes):
-            with _open(io.BytesIO(source), IMAGE_FORMATS) as im:
-                return im.size
-        with Path(source).open("rb") as handle, _open(handle, IMAGE_FORMATS) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InvalidImageError(name, "not a readable image") from exc
+        handle: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb")  # noqa: SIM115
+        with handle, _open(handle, IMAGE_FORMATS) as im:
+            resolution = im.info.get("dpi")
+            dpi = float(resolution[0]) if isinstance(resolution, tuple) and resolution and resolution[0] else None
+            return im.width, im.height, int(getattr(im, "n_frames", 1)), dpi
+    except UnidentifiedImageError:
+        raise InvalidImageError(name, "not an image (unrecognised format)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImageError(name, f"corrupt or truncated image ({one_line(exc)})") from None
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line, without object reprs such as ``<_io.BytesIO object at 0x..>``."""
+    import re
+
+    text = re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>", "the input", str(exc))
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def _check_byte_count(n_bytes: int, name: str, max_bytes: int | None) -> None:
@@ -118,15 +190,17 @@ def _check_pixel_count(width: int, height: int, name: str, max_pixels: int) -> N
         raise InvalidImageError(
             name,
             f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
-            "(decompression-bomb guard; raise max_pixels to allow it)",
+            "(a guard against decompression bombs; a caller can raise the limit)",
         )
 
 
 def _open(handle: IO[bytes], formats: tuple[str, ...]) -> Image.Image:
     """Image.open restricted to ``formats`` (their plugins registered first: Pillow loads some,
-    such as MPO and WebP, only on demand, and ``formats`` does not trigger that)."""
+    such as MPO and WebP, only on demand, and ``formats`` does not trigger that), with Pillow's own
+    decompression-bomb check lifted (:func:`_opening`): inkproof checks pixels itself."""
     Image.init()
-    return Image.open(handle, formats=formats)
+    with _opening():
+        return Image.open(handle, formats=formats)
 
 
 def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int, formats: tuple[str, ...]) -> np.ndarray:
@@ -141,13 +215,7 @@ def _decode(handle: IO[bytes], name: str, page: int, max_pixels: int, formats: t
         raise InvalidImageError(name, f"not an image (unrecognised format; accepted: {', '.join(formats)})") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Pillow reports truncated or corrupt data as OSError/SyntaxError/EOFError.
-        raise InvalidImageError(name, f"corrupt or truncated image ({_reason(exc)})") from exc
-
-
-def _reason(exc: BaseException) -> str:
-    """Pillow's message without the file object's repr ("... <_io.BytesIO object at 0x...>")."""
-    text = str(exc).split(" <_io.", 1)[0].strip() or type(exc).__name__
-    return text[:200]
+        raise InvalidImageError(name, f"corrupt or truncated image ({one_line(exc)})") from exc
 
 
 def _pil_to_gray(im: Image.Image, name: str, page: int, max_pixels: int) -> np.ndarray:
@@ -160,9 +228,10 @@ def _pil_to_gray(im: Image.Image, name: str, page: int, max_pixels: int) -> np.n
     if im.mode not in SUPPORTED_MODES:
         raise InvalidImageError(name, f"unsupported mode {im.mode!r} (supported: {', '.join(sorted(SUPPORTED_MODES))})")
     try:
-        im.load()
+        with _quiet_libtiff(im):
+            im.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImageError(name, f"corrupt or truncated image ({_reason(exc)})") from exc
+        raise InvalidImageError(name, f"corrupt or truncated image ({one_line(exc)})") from exc
     im = ImageOps.exif_transpose(im) or im
     return _to_gray_array(im, name)
 

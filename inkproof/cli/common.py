@@ -15,7 +15,8 @@ from rich.console import Console
 from inkproof.errors import InkproofError
 
 console = Console()
-error_console = Console(stderr=True)
+# soft_wrap: an error stays one line when piped (rich would wrap it at 80 columns).
+error_console = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,6 +34,12 @@ PretrainedOption = typer.Option(
     True, "--pretrained/--no-pretrained", help="ImageNet weights (local for tu-tf_efficientnet_lite0 only)."
 )
 ResumeOption = typer.Option(False, "--resume", help="Continue the run in --out after its last epoch.")
+MaxPixelsOption = typer.Option(
+    None,
+    "--max-pixels",
+    min=1,
+    help="Refuse document pages with more pixels (default: $INKPROOF_MAX_PIXELS, else 40,000,000).",
+)
 
 
 def parse_crop(text: str) -> tuple[int, int]:
@@ -52,6 +59,15 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message on one line, without object reprs, safe from rich markup ("inkproof[ocr]")."""
+    from rich.markup import escape
+
+    from inkproof.imaging import one_line
+
+    return escape(one_line(exc))
+
+
 def reports_errors(function: Callable[P, R]) -> Callable[P, R]:
     """Turn inkproof's typed errors into a one-line message and exit status 2, never a traceback."""
 
@@ -60,10 +76,10 @@ def reports_errors(function: Callable[P, R]) -> Callable[P, R]:
         try:
             return function(*args, **kwargs)
         except InkproofError as exc:
-            error_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+            error_console.print(f"[bold red]error:[/] {type(exc).__name__}: {_one_line(exc)}", highlight=False)
             raise typer.Exit(code=2) from None
         except (ValueError, FileNotFoundError) as exc:
-            error_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            error_console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
             raise typer.Exit(code=2) from None
 
     return wrapper

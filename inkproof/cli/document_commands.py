@@ -13,6 +13,7 @@ from inkproof.cli.common import (
     DeviceOption,
     EncoderOption,
     JsonOption,
+    MaxPixelsOption,
     PretrainedOption,
     ResumeOption,
     ThreadsOption,
@@ -49,13 +50,21 @@ def detect(
     threads: int | None = ThreadsOption,
     dpi: float = typer.Option(150.0, "--dpi", min=36, max=600, help="PDF rendering resolution."),
     max_pages: int = typer.Option(50, "--max-pages", min=1, help="Refuse documents with more pages."),
+    max_pixels: int | None = MaxPixelsOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Find signatures, initials, handwritten dates, redactions and logos on every page."""
     from inkproof.document.detector import detect_document
 
     result = detect_document(
-        document, model=model, threshold=threshold, threads=threads, out=out, dpi=dpi, max_pages=max_pages
+        document,
+        model=model,
+        threshold=threshold,
+        threads=threads,
+        out=out,
+        dpi=dpi,
+        max_pages=max_pages,
+        max_pixels=max_pixels,
     )
     if json_out:
         print_json(result.to_dict())

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from inkproof.cli.common import JsonOption, console, error_console, print_json, reports_errors
+from inkproof.cli.common import JsonOption, MaxPixelsOption, console, error_console, print_json, reports_errors
 from inkproof.cli.store_commands import DbOption, ModelOption, _store
 
 DetectorOption = typer.Option(None, "--detector", help="Detector card or folder (default: the bundled detector model).")
@@ -22,6 +22,18 @@ def _load_detector(card: Path | None) -> Any:
     from inkproof.document.detector import PageDetector
 
     return PageDetector.from_card(card)
+
+
+CleanOption = typer.Option(
+    True, "--clean/--no-clean", help="Clean crops (and the query) of print and lines before embedding them."
+)
+
+
+def _load_cleaner(clean: bool) -> Any:
+    """The bundled cleaner, or None."""
+    from inkproof.document.cleaner import SignatureCleaner
+
+    return SignatureCleaner() if clean else None
 
 
 def _box(box: tuple[int, int, int, int] | list[int]) -> str:
@@ -36,12 +48,15 @@ def document_index(
     detector: Path | None = DetectorOption,
     dpi: float = typer.Option(150.0, "--dpi", min=36, max=600, help="PDF rendering resolution."),
     max_pages: int = typer.Option(50, "--max-pages", min=1, help="Refuse documents with more pages."),
+    max_pixels: int | None = MaxPixelsOption,
+    clean: bool = CleanOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Find the signatures on every page of every document in FOLDER and store them (one
     transaction per document; files indexed before are recognised by their bytes and skipped).
     Exits with status 1 when some documents could not be read."""
     found = _load_detector(detector)  # first: a missing detector must not leave an empty store behind
+    cleaner = _load_cleaner(clean)
     try:
         store = _store(db, model)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -51,11 +66,20 @@ def document_index(
             def advance(done: int, total: int, source: str) -> None:
                 progress.update(task, completed=done, total=total, description=source)
 
-            result = store.documents.index_folder(folder, found, progress=advance, dpi=dpi, max_pages=max_pages)
+            result = store.documents.index_folder(
+                folder,
+                found,
+                progress=advance,
+                dpi=dpi,
+                max_pages=max_pages,
+                max_pixels=max_pixels,
+                cleaner=cleaner,
+            )
     finally:
-        close = getattr(found, "close", None)
-        if callable(close):
-            close()
+        for resource in (found, cleaner):
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
     if json_out:
         print_json(result.to_dict())
     else:
@@ -87,10 +111,18 @@ def document_search(
     top: int = typer.Option(10, "--top", min=1, help="How many documents."),
     db: str | None = DbOption,
     model: Path | None = ModelOption,
+    clean: bool = CleanOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """The documents most likely signed by the writer of QUERY, ranked by their best signature."""
-    result = _store(db, model).documents.search_documents(query, top=top)
+    """The documents most likely signed by the writer of QUERY, ranked by their best signature.
+    Index and search the same way: both cleaned (the default) or both --no-clean."""
+    store = _store(db, model)
+    cleaner = _load_cleaner(clean)
+    try:
+        result = store.documents.search_documents(query, top=top, cleaner=cleaner)
+    finally:
+        if cleaner is not None:
+            cleaner.close()
     if json_out:
         print_json(result.to_dict())
         return

@@ -45,7 +45,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from inkproof.artifact import ArtifactError, card_path_for
 from inkproof.atomic import write_json_atomic
-from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, load_pages
+from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, Page, iter_pages, open_document
+from inkproof.document.signature_filter import FILTER_FILE, SignatureFilter
 from inkproof.errors import InkproofError
 from inkproof.imaging import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from inkproof.segmentation.runtime import SegmentationCard, SegmentationEngine, pad_to_multiple
@@ -449,18 +450,24 @@ class PageDetector:
         device: str = "cpu",
         threshold: float | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        signature_filter: SignatureFilter | None = None,
     ) -> None:
         if threshold is not None and not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
         self.card = card
         self.settings = card.settings
+        self.signature_filter = signature_filter
         self.threshold_override = None if threshold is None else float(threshold)
         self.max_pixels = max_pixels
         self.engine = SegmentationEngine(card.segmentation, model_path, device=device, threads=threads)
 
     @classmethod
-    def from_card(cls, card: str | Path | None = None, **options: Any) -> PageDetector:
-        """Load a detector card (``model.json``), its ``.onnx`` or its folder; None: the bundled model."""
+    def from_card(cls, card: str | Path | None = None, *, use_filter: bool = True, **options: Any) -> PageDetector:
+        """Load a detector card (``model.json``), its ``.onnx`` or its folder; None: the bundled model.
+
+        A :class:`~inkproof.document.signature_filter.SignatureFilter` saved beside the card
+        (``signature-filter.json``) re-scores its signature boxes unless ``use_filter`` is False.
+        """
         if card is None:
             path = default_model_path()
         else:
@@ -471,6 +478,12 @@ class PageDetector:
         loaded = DetectorCard.load(path)
         if loaded.segmentation.format != "onnx":
             raise ArtifactError(f"{path} describes a {loaded.segmentation.format} model; export it to ONNX first")
+        beside = Path(path).parent / FILTER_FILE
+        if use_filter and beside.is_file() and "signature_filter" not in options:
+            try:
+                options["signature_filter"] = SignatureFilter.load(beside)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ArtifactError(f"cannot read the signature filter {beside}: {exc}") from None
         return cls(loaded, loaded.segmentation.path_of("model", path), **options)
 
     @property
@@ -508,6 +521,8 @@ class PageDetector:
         )
         if self.settings.tighten:
             boxes = tighten_to_ink(gray, boxes, self.settings.tighten)
+        if self.signature_filter is not None and "signature" in self.settings.classes:
+            boxes = self.signature_filter.apply(gray, boxes)
         elapsed = (time.perf_counter() - began) * 1000.0
         return PageDetections(index, width, height, tuple(boxes), elapsed)
 
@@ -575,19 +590,17 @@ def _save(image: np.ndarray, path: Path) -> Path:
 
 
 def _write_outputs(
-    pages: Sequence[Page], results: Sequence[PageDetections], card: DetectorCard, out: Path
+    page: Page, result: PageDetections, colours: dict[str, tuple[int, int, int]], out: Path
 ) -> list[Path]:
-    colours = class_colours(card)
     files: list[Path] = []
-    for page, result in zip(pages, results, strict=True):
-        counters: dict[str, int] = {}
-        for detection in result.detections:
-            counters[detection.label] = counters.get(detection.label, 0) + 1
-            x0, y0, x1, y1 = detection.box
-            name = f"page{page.index + 1}_{detection.label}_{counters[detection.label]}.png"
-            files.append(_save(page.image[y0:y1, x0:x1], out / "crops" / name))
-        annotated = annotate_page(page.image, result.detections, colours)
-        files.append(_save(annotated, out / f"page{page.index + 1}_annotated.png"))
+    counters: dict[str, int] = {}
+    for detection in result.detections:
+        counters[detection.label] = counters.get(detection.label, 0) + 1
+        x0, y0, x1, y1 = detection.box
+        name = f"page{page.index + 1}_{detection.label}_{counters[detection.label]}.png"
+        files.append(_save(page.image[y0:y1, x0:x1], out / "crops" / name))
+    annotated = annotate_page(page.image, result.detections, colours)
+    files.append(_save(annotated, out / f"page{page.index + 1}_annotated.png"))
     return files
 
 
@@ -601,25 +614,35 @@ def detect_document(
     out: str | Path | None = None,
     dpi: float = DEFAULT_DPI,
     max_pages: int = DEFAULT_MAX_PAGES,
+    max_pixels: int | None = None,
 ) -> DocumentDetections:
-    """Detect fields on every page of a PNG/JPEG/TIFF/PDF (:func:`~inkproof.document.pages.load_pages`).
+    """Detect fields on every page of a PNG/JPEG/TIFF/PDF, one page at a time
+    (:func:`~inkproof.document.pages.iter_pages`).
 
     ``detector`` is reused when given, else one is loaded from ``model`` (default: the bundled
     model). With ``out``, writes ``boxes.json`` (this result), ``crops/page1_signature_1.png`` ...
-    (page pixels) and ``page1_annotated.png`` ... there.
+    (page pixels) and ``page1_annotated.png`` ... there, each page's files as soon as it is read.
     """
-    pages = load_pages(source, dpi=dpi, max_pages=max_pages)
-    active = detector or PageDetector.from_card(model, threads=threads)
+    document = open_document(source, dpi=dpi, max_pages=max_pages, max_pixels=max_pixels)
+    active = detector or PageDetector.from_card(model, threads=threads, max_pixels=document.max_pixels)
+    folder = None if out is None else Path(out)
+    colours = class_colours(active.card)
     try:
-        results = tuple(active.detect(page.image, index=page.index, threshold=threshold) for page in pages)
-        document = DocumentDetections(pages[0].source, active.name, results)
-        if out is None:
-            return document
-        folder = Path(out)
+        results: list[PageDetections] = []
+        files: list[Path] = []
+        for page in iter_pages(document):
+            result = active.detect(page.image, index=page.index, threshold=threshold)
+            results.append(result)
+            if folder is not None:
+                files.extend(_write_outputs(page, result, colours, folder))
+        detections = DocumentDetections(document.source, active.name, tuple(results))
+        if folder is None:
+            return detections
         boxes = folder / "boxes.json"
-        document = dataclasses.replace(document, files=(boxes, *_write_outputs(pages, results, active.card, folder)))
-        boxes.write_text(json.dumps(document.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return document
+        detections = dataclasses.replace(detections, files=(boxes, *files))
+        folder.mkdir(parents=True, exist_ok=True)
+        boxes.write_text(json.dumps(detections.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return detections
     finally:
         if detector is None:
             active.close()

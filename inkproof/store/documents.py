@@ -19,9 +19,17 @@ never mixes two models. Search is exact (numpy) below the store's ``index_thresh
 and uses the same HNSW index as identification above it (product heads: every signature scored).
 
 :meth:`DocumentStore.index_file` and :meth:`DocumentStore.index_folder` are the glue from files to
-signatures: pages come from :func:`inkproof.document.pages.load_pages`, and any detector that
-satisfies :class:`PageDetectorLike` (such as :class:`inkproof.document.detector.PageDetector`),
-or a plain function of a page image, finds the boxes.
+signatures: pages come from :func:`inkproof.document.pages.iter_pages` (one at a time), and any
+detector that satisfies :class:`PageDetectorLike` (such as
+:class:`inkproof.document.detector.PageDetector`), or a plain function of a page image, finds the
+boxes. With a cleaner (:class:`inkproof.document.cleaner.SignatureCleaner`) each crop, and the
+query of a search, is cleaned of print and lines before it is embedded.
+
+Crop-against-crop scores run lower than the scans of clean signatures the model's thresholds were
+calibrated on (Tobacco800 same-signer crops: median 0.59 against the model's "no match" level of
+0.70), so search decisions use thresholds calibrated on cleaned crops of Tobacco800 *validation*
+signers when the store's model has them (:data:`CROP_CALIBRATION`, written by
+``python -m inkproof.benchmark.document_search``); custom thresholds of the store still win.
 """
 
 from __future__ import annotations
@@ -61,6 +69,9 @@ if TYPE_CHECKING:
 
 Box = tuple[int, int, int, int]
 SearchDecision = Literal["match", "review", "no_match"]
+
+#: Crop-vs-crop thresholds of the bundled model (see the module docstring); used when the tag matches.
+CROP_CALIBRATION = Path(__file__).resolve().parents[1] / "assets" / "models" / "default" / "document-search.json"
 
 #: Files that :meth:`DocumentStore.index_folder` reads (by suffix, case-insensitive).
 DOCUMENT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf")
@@ -190,7 +201,7 @@ class DocumentMatch(_Result):
     page: int
     box: Box
     score: float
-    decision: SearchDecision  # at the model's thresholds: >= accept "match", < reject "no_match"
+    decision: SearchDecision  # >= accept "match", < reject "no_match" (crop thresholds when calibrated)
     writer_external_id: str | None
 
 
@@ -245,6 +256,32 @@ class _Crop:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+class CropCleanerLike(Protocol):
+    """What indexing and search need of a cleaner: ``clean(image).image`` is the cleaned uint8 crop."""
+
+    def clean(self, image: np.ndarray) -> Any: ...
+
+
+def _cleaned(cleaner: CropCleanerLike | None, gray: np.ndarray) -> np.ndarray:
+    return gray if cleaner is None else np.asarray(cleaner.clean(gray).image, dtype=np.uint8)
+
+
+def crop_calibration(model_tag: str, path: str | Path | None = None) -> tuple[float, float, str] | None:
+    """(accept, reject, source) calibrated on document crops for ``model_tag``, or None when the
+    calibration file is absent or belongs to another model."""
+    import json
+
+    source = Path(path) if path is not None else CROP_CALIBRATION
+    try:
+        values = json.loads(source.read_text(encoding="utf-8"))
+        if values.get("model_tag") != model_tag:
+            return None
+        accept, reject = float(values["thresholds"]["far_1"]), float(values["thresholds"]["eer"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return accept, min(reject, accept), "document-crops:far_1"
 
 
 def _clean_name(name: str) -> str:
@@ -308,9 +345,20 @@ class DocumentStore:
     Thread-safe like the store: each method opens its own short sessions.
     """
 
-    def __init__(self, store: SignatureStore) -> None:
+    def __init__(self, store: SignatureStore, *, crop_calibration: str | Path | None = None) -> None:
         self.store = store
+        self.crop_calibration = crop_calibration  # None: the bundled model's file
         self._snapshots = SnapshotCache()  # signature embeddings (ids, document of each)
+
+    def thresholds(self) -> tuple[float, float, str]:
+        """(accept, reject, source) of search decisions: the store's custom thresholds when set,
+        else the crop calibration of the store's model when there is one, else the model's."""
+        store = self.store
+        if store.custom_accept is None and store.custom_reject is None:
+            calibrated = crop_calibration(store.model_tag, self.crop_calibration)
+            if calibrated is not None:
+                return calibrated
+        return store.thresholds()
 
     def _invalidate(self) -> None:
         self._snapshots.invalidate()
@@ -587,12 +635,21 @@ class DocumentStore:
         labels: Sequence[str] = ("signature",),
         dpi: float | None = None,
         max_pages: int | None = None,
+        max_pixels: int | None = None,
         identify: bool = True,
+        cleaner: CropCleanerLike | None = None,
     ) -> IndexedDocument:
-        """Index a PNG/JPEG/TIFF/PDF file: load its pages, let ``detector`` find the fields,
-        crop those labelled ``labels`` (boxes clipped to the page) and store them. A file indexed
-        before is found by its bytes and returned without running the detector."""
-        from inkproof.document.pages import DEFAULT_DPI, DEFAULT_MAX_PAGES, InvalidDocumentError, load_pages
+        """Index a PNG/JPEG/TIFF/PDF file: read its pages one at a time, let ``detector`` find the
+        fields, crop those labelled ``labels`` (boxes clipped to the page), clean them with
+        ``cleaner`` when given, and store them. A file indexed before is found by its bytes and
+        returned without running the detector."""
+        from inkproof.document.pages import (
+            DEFAULT_DPI,
+            DEFAULT_MAX_PAGES,
+            InvalidDocumentError,
+            iter_pages,
+            open_document,
+        )
 
         if isinstance(source, bytes | bytearray):
             data = bytes(source)
@@ -608,31 +665,32 @@ class DocumentStore:
         if existing is not None:
             return IndexedDocument(existing, False)
         self.store._read(self.store._check_compatible)  # before detecting on every page
-        try:
-            pages = load_pages(
-                data,
-                dpi=DEFAULT_DPI if dpi is None else dpi,
-                max_pages=DEFAULT_MAX_PAGES if max_pages is None else max_pages,
-            )
-        except InvalidDocumentError as exc:  # name the file, not "<bytes: ...>"
-            raise InvalidDocumentError(default_name if name is None else name, exc.reason) from None
         detect = _detect_function(detector)
         wanted = set(labels)
         found: list[SignatureInput] = []
-        for page in pages:
-            height, width = page.image.shape
-            for field in detect(page.image):
-                if field.label not in wanted:
-                    continue
-                x0, y0, x1, y1 = (int(v) for v in field.box)
-                x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-                if x1 - x0 < 2 or y1 - y0 < 2:  # nothing of it on the page
-                    continue
-                crop = np.ascontiguousarray(page.image[y0:y1, x0:x1])
-                confidence = min(max(float(field.confidence), 0.0), 1.0)
-                found.append(SignatureInput(page.index, (x0, y0, x1, y1), confidence, crop))
+        try:
+            document = open_document(
+                data,
+                dpi=DEFAULT_DPI if dpi is None else dpi,
+                max_pages=DEFAULT_MAX_PAGES if max_pages is None else max_pages,
+                max_pixels=max_pixels,
+            )
+            for page in iter_pages(document):
+                height, width = page.image.shape
+                for field in detect(page.image):
+                    if field.label not in wanted:
+                        continue
+                    x0, y0, x1, y1 = (int(v) for v in field.box)
+                    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+                    if x1 - x0 < 2 or y1 - y0 < 2:  # nothing of it on the page
+                        continue
+                    crop = _cleaned(cleaner, np.ascontiguousarray(page.image[y0:y1, x0:x1]))
+                    confidence = min(max(float(field.confidence), 0.0), 1.0)
+                    found.append(SignatureInput(page.index, (x0, y0, x1, y1), confidence, crop))
+        except InvalidDocumentError as exc:  # name the file, not "<bytes: ...>"
+            raise InvalidDocumentError(default_name if name is None else name, exc.reason) from None
         return self.index_document(
-            name or default_name, digest, len(pages), found, detector=_detector_name(detector), identify=identify
+            name or default_name, digest, document.pages, found, detector=_detector_name(detector), identify=identify
         )
 
     def index_folder(
@@ -644,7 +702,9 @@ class DocumentStore:
         labels: Sequence[str] = ("signature",),
         dpi: float | None = None,
         max_pages: int | None = None,
+        max_pixels: int | None = None,
         identify: bool = True,
+        cleaner: CropCleanerLike | None = None,
     ) -> FolderIndexResult:
         """Index every PNG/JPEG/TIFF/PDF under ``folder`` (recursively, in path order), each under
         its path relative to the folder. A file that cannot be read, or whose name is taken by
@@ -665,7 +725,15 @@ class DocumentStore:
             source = path.relative_to(root).as_posix()
             try:
                 result = self.index_file(
-                    path, detector, name=source, labels=labels, dpi=dpi, max_pages=max_pages, identify=identify
+                    path,
+                    detector,
+                    name=source,
+                    labels=labels,
+                    dpi=dpi,
+                    max_pages=max_pages,
+                    max_pixels=max_pixels,
+                    identify=identify,
+                    cleaner=cleaner,
                 )
             except (InvalidDocumentError, InvalidDocumentInputError, DocumentNameTakenError) as exc:
                 entries.append(FolderEntry(source, "failed", None, None, 0, 0, str(exc)))
@@ -737,11 +805,16 @@ class DocumentStore:
         return self._snapshots.get(key, lambda: snapshot_arrays(session.execute(query), store.card.embedding_dim))
 
     def search_documents(
-        self, query: ImageSource, *, top: int = 10, force: IndexKind | None = None
+        self,
+        query: ImageSource,
+        *,
+        top: int = 10,
+        force: IndexKind | None = None,
+        cleaner: CropCleanerLike | None = None,
     ) -> DocumentSearchResult:
         """The ``top`` documents most likely signed by the writer of ``query``, each ranked by
         its best-matching signature (reported with its page, box and score, and the decision at
-        the model's thresholds).
+        :meth:`thresholds`). With ``cleaner`` the query is cleaned first, as indexed crops are.
 
         Exact (numpy) below the store's ``index_threshold`` signatures, approximate (HNSW) above
         it; ``force`` picks one. Product heads score every signature with the head. Reported
@@ -757,8 +830,8 @@ class DocumentStore:
         if product and force == "approximate":
             raise ValueError("a product head cannot be indexed; search scores every signature")
         store._read(store._check_compatible)
-        accept, reject, source = store.thresholds()
-        gray = store._load(query)
+        accept, reject, source = self.thresholds()
+        gray = _cleaned(cleaner, store._load(query))
         digest = image_digest(gray)
         vector = store._embed([gray])[0]
         snapshot = store._read(self._load_snapshot)
@@ -817,7 +890,9 @@ class DocumentStore:
 
 
 __all__ = [
+    "CROP_CALIBRATION",
     "DOCUMENT_SUFFIXES",
+    "CropCleanerLike",
     "DetectedField",
     "Detector",
     "DocumentDetail",
@@ -835,5 +910,6 @@ __all__ = [
     "PageFields",
     "SignatureInput",
     "UnknownDocumentError",
+    "crop_calibration",
     "file_sha256",
 ]

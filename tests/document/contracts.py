@@ -46,7 +46,9 @@ PAGE_CONFIGS = (
 CONTRACT_SUMMARY = {
     "pages": 3,
     "signatures": 2,
+    "uncertain_signatures": 0,
     "expected_signatures": 2,
+    "expected_at_least": False,
     "all_expected_present": True,
     "initials": 1,
     "handwritten_dates": 1,

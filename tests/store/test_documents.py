@@ -391,6 +391,60 @@ def test_signatures_are_identified_against_enrolled_writers(doc_store: Signature
 # --- files, folders and detectors ---------------------------------------------------------------
 
 
+class _DarkInk:
+    """A cleaner stand-in: keeps pixels darker than mid-gray, paper elsewhere; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def clean(self, image: np.ndarray) -> Any:
+        self.calls += 1
+        gray = np.asarray(image, dtype=np.uint8)
+
+        @dataclass
+        class Cleaned:
+            image: np.ndarray
+
+        return Cleaned(np.where(gray < 128, gray, np.uint8(255)).astype(np.uint8))
+
+
+def test_crops_and_queries_are_cleaned_and_judged_at_crop_thresholds(doc_store: SignatureStore, tmp_path: Path) -> None:
+    documents = doc_store.documents
+    pages = [synthetic_page(i) for i in range(2)]
+    folder = tmp_path / "scans"
+    for i, page in enumerate(pages):
+        save_png(folder / f"p{i}.png", page.image)
+    cleaner = _DarkInk()
+    documents.index_folder(folder, TruthDetector(pages), cleaner=cleaner)
+    signatures = sum(len(page_signatures(p)) for p in pages)
+    assert cleaner.calls == signatures
+    stored = documents.get_document("p1.png").signatures[0]
+    raw = crop(pages[1], stored.box)
+    assert np.array_equal(load_image(documents.signature_image(stored.id)), np.where(raw < 128, raw, 255))
+
+    # This store's model has no crop calibration: the model's thresholds decide.
+    plain = documents.search_documents(raw, cleaner=cleaner)
+    assert cleaner.calls == signatures + 1
+    assert plain.threshold_source.startswith("global:") and plain.matches[0].signature_id == stored.id
+    # A calibration for this model is used; one for another model is not; custom thresholds win.
+    calibration = tmp_path / "document-search.json"
+    calibration.write_text(json.dumps({"model_tag": doc_store.model_tag, "thresholds": {"far_1": 0.6, "eer": 0.3}}))
+    documents.crop_calibration = calibration
+    found = documents.search_documents(raw, cleaner=cleaner)
+    assert (found.accept_threshold, found.reject_threshold, found.threshold_source) == (
+        0.6,
+        0.3,
+        "document-crops:far_1",
+    )
+    for match in found.matches:
+        assert match.decision == ("match" if match.score >= 0.6 else ("no_match" if match.score < 0.3 else "review"))
+    calibration.write_text(json.dumps({"model_tag": "another:000000000000", "thresholds": {"far_1": 0.6, "eer": 0.3}}))
+    assert documents.search_documents(raw).threshold_source.startswith("global:")
+    calibration.write_text(json.dumps({"model_tag": doc_store.model_tag, "thresholds": {"far_1": 0.6, "eer": 0.3}}))
+    doc_store.custom_accept = 0.95
+    assert documents.search_documents(raw).threshold_source == "custom"
+
+
 def test_index_a_folder_with_a_detector(doc_store: SignatureStore, tmp_path: Path) -> None:
     pages = [synthetic_page(i) for i in range(4)]
     folder = tmp_path / "scans"

@@ -1386,21 +1386,28 @@
     }
   });
 
+  // Rules and documents pass, fail, or (resting on an uncertain finding) need a person's review.
+  const VERDICTS = {
+    pass: { chip: "chip-accepted", text: "Pass", decision: "decision-genuine" },
+    review: { chip: "chip-duplicate", text: "Review", decision: "decision-review" },
+    fail: { chip: "chip-rejected", text: "Fail", decision: "decision-forgery" },
+  };
+
   function verdictChip(verdict, testid) {
-    const pass = verdict === "pass";
+    const shown = VERDICTS[verdict] || VERDICTS.fail;
     return el("span", {
-      className: `chip ${pass ? "chip-accepted" : "chip-rejected"}`,
+      className: `chip ${shown.chip}`,
       dataset: { testid, verdict },
-      text: pass ? "Pass" : "Fail",
+      text: shown.text,
     });
   }
 
   function renderDocument(report) {
     const summary = report.summary;
     const verdict = $("#document-verdict");
-    const pass = summary.verdict === "pass";
-    verdict.textContent = pass ? "PASS" : "FAIL";
-    verdict.className = `decision ${pass ? "decision-genuine" : "decision-forgery"}`;
+    const shown = VERDICTS[summary.verdict] || VERDICTS.fail;
+    verdict.textContent = shown.text.toUpperCase();
+    verdict.className = `decision ${shown.decision}`;
     verdict.dataset.verdict = summary.verdict;
 
     const signatures =
