@@ -31,6 +31,7 @@ from inkproof.data.records import SignatureDataset, combine_datasets
 from inkproof.data.splits import WriterSplit, split_writers
 from inkproof.evaluation.metrics import CalibratedThresholds, calibrate_thresholds, equal_error_rate
 from inkproof.models.base import SiameseModel, count_embedding_macs, count_parameters
+from inkproof.models.device import resolve_device
 from inkproof.models.losses import (
     IDENTITY_LOSSES,
     batch_hard_triplet_loss,
@@ -82,16 +83,6 @@ class TrainResult:
 
 
 # --- environment ---------------------------------------------------------------------------
-
-
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; anything else is passed to torch."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {requested!r} requested but CUDA is not available")
-    return device
 
 
 @dataclass(frozen=True)
