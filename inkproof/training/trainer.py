@@ -38,7 +38,9 @@ from inkproof.models.losses import (
     bce_loss,
     contrastive_loss,
     cosface_loss,
+    cotuplet_loss,
     double_margin_contrastive_loss,
+    skilled_cotuplet_loss,
     skilled_triplet_loss,
 )
 from inkproof.models.registry import build_model
@@ -196,9 +198,18 @@ class Objective(nn.Module):
             loss = cosface_loss(embeddings, identities, self.centres, config.cosface_scale, config.margin)
             if config.skilled_weight:
                 writers = self.centres.shape[0] // 2  # forgeries of writer w have identity w + writers
-                loss = loss + config.skilled_weight * skilled_triplet_loss(
-                    embeddings, identities, genuine.bool(), writers, config.skilled_margin
-                )
+                if config.skilled_term == "cotuplet":
+                    term = skilled_cotuplet_loss(
+                        embeddings, identities, genuine.bool(), writers, config.skilled_margin, config.cotuplet_scale
+                    )
+                else:
+                    term = skilled_triplet_loss(embeddings, identities, genuine.bool(), writers, config.skilled_margin)
+                loss = loss + config.skilled_weight * term
+            return loss + self._distillation(embeddings, batch[3:])
+        if config.loss == "cotuplet":
+            images, identities, genuine = batch[:3]
+            embeddings = self.model.embed(images)
+            loss = cotuplet_loss(embeddings, identities, genuine.bool(), config.margin, config.cotuplet_scale)
             return loss + self._distillation(embeddings, batch[3:])
         if config.loss == "triplet":
             images, identities, genuine = batch[:3]
@@ -589,12 +600,20 @@ def _epoch_loader(
             samples_per_writer=config.samples_per_writer,
             forgeries_per_writer=config.forgeries_per_writer,
             rng=rng,
+            pseudo_forgeries_per_writer=config.pseudo_forgeries_per_writer,
         )[world.rank :: world.world_size]
         rows = np.concatenate(batches)
+        # the last column flags pseudo forgeries for the loader; the objective sees the others
+        pseudo, rows = rows[:, 3].astype(bool), rows[:, :3]
         if with_indices:
             rows = np.column_stack([rows, rows[:, 0]])
         bounds = np.cumsum([0, *(len(b) for b in batches)])
-        dataset = BankDataset(bank, rows, image_columns=1, augment=augment)
+        forge = None
+        if config.pseudo_forgeries_per_writer:
+            from inkproof.training.pseudo_forgery import make_pseudo_forger
+
+            forge = make_pseudo_forger(config.seed * 100_003 + epoch + 1)
+        dataset = BankDataset(bank, rows, image_columns=1, augment=augment, pseudo=pseudo, forge=forge)
         batch_sampler = [list(range(bounds[i], bounds[i + 1])) for i in range(len(batches))]
         return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, worker_init_fn=seed_worker)
     rows = sample_pairs(
