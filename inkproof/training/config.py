@@ -32,7 +32,8 @@ class TrainConfig:
     model_settings: dict[str, Any] = field(default_factory=dict)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     init_from: str | None = None  # weights of an earlier run or model file to start from
-    teacher: str | None = None  # distil from this model (card or run): match its embeddings
+    # distil from this model (card or run), or from a teacher-embeddings .safetensors file
+    teacher: str | None = None
     distill_weight: float = 1.0
     freeze_backbone: bool = False
     # objective

@@ -639,7 +639,8 @@ def _epoch_loader(
 def _teacher_embeddings(
     config: TrainConfig, selection: Selection, cache: Path | None, device: torch.device
 ) -> torch.Tensor:
-    """The teacher's (normalised) embeddings of every training image, from its own preprocessing.
+    """The teacher's (normalised) embeddings of every training image, from its own preprocessing
+    (or read from a teacher-embeddings file, :mod:`inkproof.training.teacher`).
 
     They are computed once, on the unaugmented images: the student sees augmented inputs and
     learns to land where the teacher puts the clean signature.
@@ -647,6 +648,10 @@ def _teacher_embeddings(
     from inkproof.evaluation.scoring import load_scorer
 
     assert config.teacher is not None
+    if config.teacher.endswith(".safetensors"):  # embeddings precomputed by the GPU teacher recipe
+        from inkproof.training.teacher import load_teacher_embeddings
+
+        return load_teacher_embeddings(config.teacher, selection.paths).to(device)
     teacher = load_scorer(config.teacher, device=str(device) if device.type == "cuda" else "cpu")
     bank = build_image_bank(
         selection.paths, teacher.card.preprocess_config, cache_dir=cache, description="teacher images"
