@@ -259,6 +259,43 @@ def _default_eval_dir(model: Path, label: str) -> Path:
 
 
 @reports_errors
+def train_teacher(
+    out: Path = typer.Option(..., "--out", help="Teacher run folder; the embeddings file is written into it."),
+    config: Path | None = typer.Option(None, "--config", help="Settings overriding the GPU teacher recipe."),
+    data: list[Path] | None = typer.Option(None, "--data", help="Dataset folder; repeat for several."),
+    split: Path | None = typer.Option(None, "--split", help="Writer split manifest to use."),
+    views: int = typer.Option(8, min=0, help="Augmented views embedded per training image (besides the clean one)."),
+    epochs: int | None = typer.Option(None, min=1),
+    device: str | None = typer.Option(None, help="auto, cpu, cuda or cuda:N."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its latest checkpoint."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Train the large forgery-aware teacher (GPU recipe: multiscale EfficientNet-Lite0, 150x220,
+    mixed precision) and write its embeddings of every training image, clean and augmented, to
+    OUT/teacher-embeddings.safetensors for distillation on a CPU (student setting teacher: FILE)."""
+    from inkproof.training.config import load_config_file
+    from inkproof.training.teacher import train_teacher as run_teacher
+
+    settings: dict[str, Any] = load_config_file(config) if config is not None else {}
+    flags = {
+        "data": [str(d) for d in data] if data else None,
+        "split": str(split) if split else None,
+        "epochs": epochs,
+        "device": device,
+    }
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    _complete_settings(settings, None, None)
+    result = run_teacher(settings, out, views=views, resume=resume)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"[green]done[/]: teacher validation EER {result.best_validation_eer:.2%}; embeddings of "
+        f"{result.images} images x {result.views + 1} views in {result.embeddings_path}"
+    )
+
+
+@reports_errors
 def tune(
     out: Path = typer.Option(Path("runs/tune"), "--out", help="Folder for timestamped study folders."),
     config: Path | None = typer.Option(None, "--config", help="Base training settings (YAML, TOML, JSON)."),

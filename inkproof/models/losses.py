@@ -13,11 +13,14 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-LossName = Literal["contrastive", "double-margin", "bce", "triplet", "cosface"]
-LOSSES: tuple[str, ...] = ("contrastive", "double-margin", "bce", "triplet", "cosface")
-DISTANCE_LOSSES = frozenset({"contrastive", "double-margin", "triplet", "cosface"})
+LossName = Literal["contrastive", "double-margin", "bce", "triplet", "cosface", "cotuplet"]
+LOSSES: tuple[str, ...] = ("contrastive", "double-margin", "bce", "triplet", "cosface", "cotuplet")
+DISTANCE_LOSSES = frozenset({"contrastive", "double-margin", "triplet", "cosface", "cotuplet"})
 # Losses trained on batches of identities (P writers x K signatures) rather than on pairs.
-IDENTITY_LOSSES = frozenset({"triplet", "cosface"})
+IDENTITY_LOSSES = frozenset({"triplet", "cosface", "cotuplet"})
+# The term added to CosFace against each writer's own skilled forgeries.
+SkilledTerm = Literal["triplet", "cotuplet"]
+SKILLED_TERMS: tuple[str, ...] = ("triplet", "cotuplet")
 
 
 def contrastive_loss(distances: torch.Tensor, targets: torch.Tensor, margin: float) -> torch.Tensor:
@@ -105,3 +108,56 @@ def skilled_triplet_loss(
     other genuine signatures than to the closest imitation of them, by ``margin`` (cosine)."""
     own_forgeries = identities.unsqueeze(0) == (identities.unsqueeze(1) + writers)
     return batch_hard_triplet_loss(embeddings, identities, genuine, margin, "cosine", negative_mask=own_forgeries)
+
+
+def cotuplet_loss(
+    embeddings: torch.Tensor,
+    identities: torch.Tensor,
+    anchor_mask: torch.Tensor,
+    margin: float,
+    scale: float = 10.0,
+    negative_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Co-tuplet loss (after MS-SigNet): every anchor sees *all* its positives and *all* its
+    negatives in the batch at once, not only the hardest pair.
+
+    With cosine distances d, per anchor a: ``relu(P_a - N_a + margin)`` where
+    ``P_a = logsumexp_p(scale * d_ap) / scale`` is a smooth maximum over the positives and
+    ``N_a = -logsumexp_n(-scale * d_an) / scale`` a smooth minimum over the negatives. The smooth
+    maximum is never below the true maximum (and the smooth minimum never above the true
+    minimum), so a zero loss guarantees the hard margin between every positive and every
+    negative; below that, each positive and negative gets a gradient weighted by its softmax
+    share, which spreads learning over the tuple instead of one mined pair. ``scale`` -> infinity
+    gives the batch-hard triplet loss. Only ``anchor_mask`` rows (genuine signatures) are anchors;
+    ``negative_mask`` (N, N) limits the negatives (default: every other identity). Anchors
+    without a positive or a negative are skipped.
+    """
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    distances = pairwise_distances(embeddings, "cosine")
+    same = identities.unsqueeze(0) == identities.unsqueeze(1)
+    eye = torch.eye(len(identities), dtype=torch.bool, device=embeddings.device)
+    positives = same & ~eye & anchor_mask.unsqueeze(0)
+    negatives = ~same if negative_mask is None else negative_mask & ~same
+    valid = anchor_mask & positives.any(dim=1) & negatives.any(dim=1)
+    if not bool(valid.any()):
+        return embeddings.sum() * 0.0  # keeps the graph; nothing to learn from this batch
+    masked = torch.full_like(distances, float("-inf"))
+    smooth_positive = torch.logsumexp(torch.where(positives, scale * distances, masked), dim=1) / scale
+    smooth_negative = -torch.logsumexp(torch.where(negatives, -scale * distances, masked), dim=1) / scale
+    losses = F.relu(smooth_positive - smooth_negative + margin)
+    return losses[valid].mean()
+
+
+def skilled_cotuplet_loss(
+    embeddings: torch.Tensor,
+    identities: torch.Tensor,
+    genuine: torch.Tensor,
+    writers: int,
+    margin: float,
+    scale: float = 10.0,
+) -> torch.Tensor:
+    """The co-tuplet loss whose negatives are only the anchor writer's own skilled (or pseudo)
+    forgeries, identity ``writer + writers``: the term that sits beside CosFace."""
+    own_forgeries = identities.unsqueeze(0) == (identities.unsqueeze(1) + writers)
+    return cotuplet_loss(embeddings, identities, genuine, margin, scale, negative_mask=own_forgeries)

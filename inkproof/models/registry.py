@@ -120,6 +120,40 @@ class CompactConfig(ModelConfig):
             raise ValueError("width must be >= 8 and every stage depth >= 1")
 
 
+Trunk = Literal["compact", "efficientnet-lite0"]
+TRUNKS: tuple[str, ...] = ("compact", "efficientnet-lite0")
+
+
+@dataclass(frozen=True)
+class MultiscaleConfig(ModelConfig):
+    """A global branch (stride-32 map, squeeze-excitation, average + max pooling) beside a
+    regional branch (stride-16 map, squeeze-excitation, pooled over ``horizontal_parts`` strips
+    and ``vertical_parts`` strips), on a compact or an EfficientNet-Lite0 trunk. ``width`` and
+    ``depth`` shape the compact trunk; ``pretrained`` and ``frozen_blocks`` the Lite0 one."""
+
+    trunk: Trunk = "compact"
+    width: int = 16
+    depth: tuple[int, ...] = (1, 2, 3, 2)
+    pretrained: bool = True
+    frozen_blocks: int = 0
+    horizontal_parts: int = 2
+    vertical_parts: int = 4
+    regional_channels: int = 32
+    se_reduction: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "depth", tuple(int(d) for d in self.depth))
+        if self.trunk not in TRUNKS:
+            raise ValueError(f"trunk must be one of {TRUNKS}, got {self.trunk!r}")
+        if self.width < 8 or len(self.depth) != 4 or min(self.depth) < 1:
+            raise ValueError("width must be >= 8 and depth four stages of >= 1 block")
+        if not 0 <= self.frozen_blocks <= 7:
+            raise ValueError(f"frozen_blocks must be in 0..7, got {self.frozen_blocks}")
+        if min(self.horizontal_parts, self.vertical_parts, self.regional_channels, self.se_reduction) < 1:
+            raise ValueError("parts, regional_channels and se_reduction must be >= 1")
+
+
 @dataclass(frozen=True)
 class ViTConfig(ModelConfig):
     """A compact vision transformer (timm, random init), a DetailSemNet-style option."""
@@ -235,5 +269,22 @@ register(
         "compact vision transformer (timm, patch 16, 6 layers, width 192), DetailSemNet-style option",
         ViTConfig,
         "inkproof.models.vit:build",
+    )
+)
+register(
+    ModelSpec(
+        "ms-compact",
+        "multiscale global + regional (strip-pooled, squeeze-excitation) branches on the compact trunk",
+        MultiscaleConfig,
+        "inkproof.models.multiscale:build",
+    )
+)
+register(
+    ModelSpec(
+        "ms-efficientnet-lite0",
+        "multiscale global + regional branches on an ImageNet EfficientNet-Lite0 trunk",
+        MultiscaleConfig,
+        "inkproof.models.multiscale:build",
+        {"trunk": "efficientnet-lite0", "input_mean": 0.5, "input_std": 0.25},
     )
 )

@@ -9,6 +9,7 @@ import torch
 
 from inkproof.artifact import ModelCard
 from inkproof.models.base import SiameseModel
+from inkproof.models.device import resolve_device
 from inkproof.models.registry import build_model, config_from_dict
 
 
@@ -22,7 +23,6 @@ class TorchScorer:
     @classmethod
     def from_card(cls, card_path: str | Path, *, device: str = "auto") -> TorchScorer:
         from inkproof.training.checkpoint import load_weights
-        from inkproof.training.trainer import resolve_device
 
         card = ModelCard.load(card_path)
         config = config_from_dict(card.name, card.model_config)

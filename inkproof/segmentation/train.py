@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from inkproof.models.device import resolve_device
 from inkproof.segmentation.dataset import IGNORE_INDEX, SegmentationDataset
 from inkproof.segmentation.metrics import SegmentationScores, confusion_matrix, scores_from_confusion
 from inkproof.segmentation.model import SegmentationConfig, SegmentationNet, build_segmentation_model, count_parameters
@@ -49,7 +50,6 @@ from inkproof.training.trainer import (
     TrainingError,
     _ProgressBar,
     default_workers,
-    resolve_device,
     seed_everything,
 )
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from inkproof.models.losses import DISTANCE_LOSSES, LOSSES, LossName
+from inkproof.models.losses import DISTANCE_LOSSES, LOSSES, SKILLED_TERMS, LossName, SkilledTerm
 from inkproof.models.registry import ModelConfig, config_from_dict, model_spec
 from inkproof.preprocess import PreprocessConfig
 
@@ -32,7 +32,8 @@ class TrainConfig:
     model_settings: dict[str, Any] = field(default_factory=dict)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     init_from: str | None = None  # weights of an earlier run or model file to start from
-    teacher: str | None = None  # distil from this model (card or run): match its embeddings
+    # distil from this model (card or run), or from a teacher-embeddings .safetensors file
+    teacher: str | None = None
     distill_weight: float = 1.0
     freeze_backbone: bool = False
     # objective
@@ -43,6 +44,11 @@ class TrainConfig:
     # writer's own skilled forgeries (0 disables it)
     skilled_weight: float = 0.0
     skilled_margin: float = 0.2
+    # the form of that term: batch-hard "triplet" or "cotuplet" (all positives and all forgeries of
+    # the anchor's writer in the batch); cotuplet_scale sharpens the co-tuplet's smooth max / min
+    # (also used by the standalone "cotuplet" loss)
+    skilled_term: SkilledTerm = "triplet"
+    cotuplet_scale: float = 10.0
     positive_margin: float = 0.2  # double-margin contrastive
     negative_margin: float = 0.8
     # sampling
@@ -52,6 +58,9 @@ class TrainConfig:
     writers_per_batch: int = 8  # triplet loss: P writers x K signatures
     samples_per_writer: int = 6
     forgeries_per_writer: int = 2  # skilled forgeries added per writer to a triplet batch
+    # pseudo skilled forgeries per writer and batch: the writer's genuine signatures strongly
+    # distorted (inkproof.training.pseudo_forgery), labelled as that writer's forgeries
+    pseudo_forgeries_per_writer: int = 0
     batches_per_epoch: int | None = None  # triplet loss; None = one pass over the genuine images
     validation_pairs: int | Literal["all"] = "all"  # per writer and kind
     augment: bool = True
@@ -96,6 +105,14 @@ class TrainConfig:
             raise ValueError("skilled_weight and skilled_margin must be >= 0")
         if self.skilled_weight and self.loss != "cosface":
             raise ValueError("skilled_weight applies to the cosface loss only")
+        if self.loss == "cotuplet" and head != "cosine":
+            raise ValueError(f"loss 'cotuplet' needs head 'cosine' (model {self.model!r} has head {head!r})")
+        if self.skilled_term not in SKILLED_TERMS:
+            raise ValueError(f"skilled_term must be one of {SKILLED_TERMS}, got {self.skilled_term!r}")
+        if self.cotuplet_scale <= 0:
+            raise ValueError(f"cotuplet_scale must be > 0, got {self.cotuplet_scale}")
+        if self.pseudo_forgeries_per_writer < 0:
+            raise ValueError("pseudo_forgeries_per_writer must be >= 0")
         if self.optimizer not in ("adamw", "sgd", "rmsprop"):
             raise ValueError(f"optimizer must be adamw, sgd or rmsprop, got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step", "constant"):

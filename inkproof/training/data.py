@@ -129,10 +129,13 @@ def sample_triplet_batches(
     samples_per_writer: int,
     forgeries_per_writer: int,
     rng: np.random.Generator,
+    pseudo_forgeries_per_writer: int = 0,
 ) -> list[np.ndarray]:
     """Batches for batch-hard triplet mining: P writers x K genuine signatures, plus up to F of
-    each writer's skilled forgeries. Each row is (image index, identity, is_genuine); a writer's
-    forgeries share an identity of their own (offset by the number of writers)."""
+    each writer's skilled forgeries. Each row is (image index, identity, is_genuine, is_pseudo); a
+    writer's forgeries share an identity of their own (offset by the number of writers).
+    ``pseudo_forgeries_per_writer`` adds rows of the writer's genuine images flagged ``is_pseudo``:
+    the loader distorts them into pseudo forgeries, labelled as the writer's forgeries."""
     usable = [i for i, w in enumerate(writers) if len(w.genuine) >= 2]
     if len(usable) < 2:
         raise ValueError("triplet batches need at least two writers with two or more genuine signatures")
@@ -143,11 +146,15 @@ def sample_triplet_batches(
         for position in rng.choice(usable, size=per_batch, replace=False):
             writer = writers[position]
             take = min(samples_per_writer, len(writer.genuine))
-            rows += [(int(i), int(position), 1) for i in rng.choice(writer.genuine, size=take, replace=False)]
+            rows += [(int(i), int(position), 1, 0) for i in rng.choice(writer.genuine, size=take, replace=False)]
             if writer.forged and forgeries_per_writer:
                 take = min(forgeries_per_writer, len(writer.forged))
                 forged = rng.choice(writer.forged, size=take, replace=False)
-                rows += [(int(i), int(position) + len(writers), 0) for i in forged]
+                rows += [(int(i), int(position) + len(writers), 0, 0) for i in forged]
+            if pseudo_forgeries_per_writer:
+                take = min(pseudo_forgeries_per_writer, len(writer.genuine))
+                source = rng.choice(writer.genuine, size=take, replace=False)
+                rows += [(int(i), int(position) + len(writers), 0, 1) for i in source]
         result.append(np.array(rows, dtype=np.int64))
     return result
 
@@ -179,27 +186,44 @@ class BankDataset(Dataset[tuple[torch.Tensor, ...]]):
     """Items from the uint8 bank as float tensors (1, H, W) in [0, 1], augmented if asked.
 
     ``rows`` is an int array whose first ``image_columns`` columns index the bank and whose other
-    columns are passed through (targets, identities).
+    columns are passed through (targets, identities). Rows where ``pseudo`` is true are passed
+    through ``forge`` (a pseudo skilled forgery) before the augmentation.
     """
 
-    def __init__(self, bank: np.ndarray, rows: np.ndarray, *, image_columns: int, augment: Any | None) -> None:
+    def __init__(
+        self,
+        bank: np.ndarray,
+        rows: np.ndarray,
+        *,
+        image_columns: int,
+        augment: Any | None,
+        pseudo: np.ndarray | None = None,
+        forge: Any | None = None,
+    ) -> None:
+        if pseudo is not None and pseudo.any() and forge is None:
+            raise ValueError("rows are flagged as pseudo forgeries but no forge transform was given")
         self.bank = bank
         self.rows = rows
         self.image_columns = image_columns
         self.augment = augment
+        self.pseudo = pseudo
+        self.forge = forge
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _image(self, index: int) -> torch.Tensor:
+    def _image(self, index: int, forge: bool = False) -> torch.Tensor:
         image = self.bank[index]
+        if forge and self.forge is not None:
+            image = self.forge(image=image)["image"]
         if self.augment is not None:
             image = self.augment(image=image)["image"]
         return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32) / 255.0).unsqueeze(0)
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, ...]:
         row = self.rows[item]
-        images = tuple(self._image(int(i)) for i in row[: self.image_columns])
+        forge = bool(self.pseudo[item]) if self.pseudo is not None else False
+        images = tuple(self._image(int(i), forge) for i in row[: self.image_columns])
         extras = tuple(torch.tensor(int(v)) for v in row[self.image_columns :])
         return (*images, *extras)
 
@@ -213,4 +237,6 @@ def seed_worker(worker_id: int) -> None:
     dataset = info.dataset
     if isinstance(dataset, BankDataset) and dataset.augment is not None:
         dataset.augment.set_random_seed(seed)
+    if isinstance(dataset, BankDataset) and dataset.forge is not None:
+        dataset.forge.set_random_seed(seed + 1)
     np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global RNG other libraries use

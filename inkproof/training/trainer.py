@@ -31,13 +31,16 @@ from inkproof.data.records import SignatureDataset, combine_datasets
 from inkproof.data.splits import WriterSplit, split_writers
 from inkproof.evaluation.metrics import CalibratedThresholds, calibrate_thresholds, equal_error_rate
 from inkproof.models.base import SiameseModel, count_embedding_macs, count_parameters
+from inkproof.models.device import resolve_device
 from inkproof.models.losses import (
     IDENTITY_LOSSES,
     batch_hard_triplet_loss,
     bce_loss,
     contrastive_loss,
     cosface_loss,
+    cotuplet_loss,
     double_margin_contrastive_loss,
+    skilled_cotuplet_loss,
     skilled_triplet_loss,
 )
 from inkproof.models.registry import build_model
@@ -82,16 +85,6 @@ class TrainResult:
 
 
 # --- environment ---------------------------------------------------------------------------
-
-
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; anything else is passed to torch."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {requested!r} requested but CUDA is not available")
-    return device
 
 
 @dataclass(frozen=True)
@@ -205,9 +198,18 @@ class Objective(nn.Module):
             loss = cosface_loss(embeddings, identities, self.centres, config.cosface_scale, config.margin)
             if config.skilled_weight:
                 writers = self.centres.shape[0] // 2  # forgeries of writer w have identity w + writers
-                loss = loss + config.skilled_weight * skilled_triplet_loss(
-                    embeddings, identities, genuine.bool(), writers, config.skilled_margin
-                )
+                if config.skilled_term == "cotuplet":
+                    term = skilled_cotuplet_loss(
+                        embeddings, identities, genuine.bool(), writers, config.skilled_margin, config.cotuplet_scale
+                    )
+                else:
+                    term = skilled_triplet_loss(embeddings, identities, genuine.bool(), writers, config.skilled_margin)
+                loss = loss + config.skilled_weight * term
+            return loss + self._distillation(embeddings, batch[3:])
+        if config.loss == "cotuplet":
+            images, identities, genuine = batch[:3]
+            embeddings = self.model.embed(images)
+            loss = cotuplet_loss(embeddings, identities, genuine.bool(), config.margin, config.cotuplet_scale)
             return loss + self._distillation(embeddings, batch[3:])
         if config.loss == "triplet":
             images, identities, genuine = batch[:3]
@@ -598,12 +600,20 @@ def _epoch_loader(
             samples_per_writer=config.samples_per_writer,
             forgeries_per_writer=config.forgeries_per_writer,
             rng=rng,
+            pseudo_forgeries_per_writer=config.pseudo_forgeries_per_writer,
         )[world.rank :: world.world_size]
         rows = np.concatenate(batches)
+        # the last column flags pseudo forgeries for the loader; the objective sees the others
+        pseudo, rows = rows[:, 3].astype(bool), rows[:, :3]
         if with_indices:
             rows = np.column_stack([rows, rows[:, 0]])
         bounds = np.cumsum([0, *(len(b) for b in batches)])
-        dataset = BankDataset(bank, rows, image_columns=1, augment=augment)
+        forge = None
+        if config.pseudo_forgeries_per_writer:
+            from inkproof.training.pseudo_forgery import make_pseudo_forger
+
+            forge = make_pseudo_forger(config.seed * 100_003 + epoch + 1)
+        dataset = BankDataset(bank, rows, image_columns=1, augment=augment, pseudo=pseudo, forge=forge)
         batch_sampler = [list(range(bounds[i], bounds[i + 1])) for i in range(len(batches))]
         return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, worker_init_fn=seed_worker)
     rows = sample_pairs(
@@ -629,7 +639,8 @@ def _epoch_loader(
 def _teacher_embeddings(
     config: TrainConfig, selection: Selection, cache: Path | None, device: torch.device
 ) -> torch.Tensor:
-    """The teacher's (normalised) embeddings of every training image, from its own preprocessing.
+    """The teacher's (normalised) embeddings of every training image, from its own preprocessing
+    (or read from a teacher-embeddings file, :mod:`inkproof.training.teacher`).
 
     They are computed once, on the unaugmented images: the student sees augmented inputs and
     learns to land where the teacher puts the clean signature.
@@ -637,6 +648,10 @@ def _teacher_embeddings(
     from inkproof.evaluation.scoring import load_scorer
 
     assert config.teacher is not None
+    if config.teacher.endswith(".safetensors"):  # embeddings precomputed by the GPU teacher recipe
+        from inkproof.training.teacher import load_teacher_embeddings
+
+        return load_teacher_embeddings(config.teacher, selection.paths).to(device)
     teacher = load_scorer(config.teacher, device=str(device) if device.type == "cuda" else "cpu")
     bank = build_image_bank(
         selection.paths, teacher.card.preprocess_config, cache_dir=cache, description="teacher images"

@@ -43,7 +43,7 @@ def test_typed_configs_validate() -> None:
 @pytest.mark.parametrize("name", sorted(available_models()))
 def test_every_model_embeds_and_scores(name: str) -> None:
     torch.manual_seed(0)
-    settings = {"pretrained": False} if name == "efficientnet-lite0" else {}
+    settings = {"pretrained": False} if name in ("efficientnet-lite0", "ms-efficientnet-lite0") else {}
     model = build_model(name, model_config(name, **settings), input_size=SIZE).eval()
     images = torch.rand(3, 1, *SIZE)
     with torch.no_grad():
