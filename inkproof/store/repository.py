@@ -36,6 +36,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer
 
+from inkproof.artifact import model_tag_of
 from inkproof.claims import (
     OPERATING_POINTS,
     ClaimsCalibration,
@@ -50,7 +51,7 @@ from inkproof.claims import (
     settings_for,
 )
 from inkproof.errors import InvalidImageError, NoInkError, UnknownWriterError
-from inkproof.imaging import ImageSource, describe_source, load_image
+from inkproof.imaging import ImageSource, describe_source, image_digest, load_image
 from inkproof.preprocess import ink_mask
 from inkproof.store.database import Database, StoreError
 from inkproof.store.index import (
@@ -398,23 +399,6 @@ class StoreInfo(_Result):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def model_tag_of(card: ModelCard) -> str:
-    """``<model name>:<first 12 hex digits of the embedder file's sha256>``."""
-    embedder = card.files.get("embedder") or card.files.get("weights")
-    digest = card.sha256.get(embedder) if embedder else None
-    if not digest:  # no recorded embedder hash: fall back to every recorded file hash
-        digest = hashlib.sha256(json.dumps(sorted(card.sha256.items())).encode()).hexdigest()
-    return f"{card.name}:{digest[:12]}"
-
-
-def image_digest(gray: np.ndarray) -> str:
-    """sha256 of the decoded 8-bit pixels (and shape): the same signature given as a file, bytes
-    or an array -- or re-encoded losslessly -- has one digest."""
-    digest = hashlib.sha256(f"{gray.shape[0]}x{gray.shape[1]}:".encode())
-    digest.update(np.ascontiguousarray(gray, dtype=np.uint8).tobytes())
-    return digest.hexdigest()
 
 
 def encode_png(gray: np.ndarray) -> bytes:
