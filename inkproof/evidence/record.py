@@ -152,6 +152,7 @@ class ModelProvenance:
 class Reproduction:
     """A logged decision recomputed from the log, the stored references and the model."""
 
+    logged_model_tag: str
     logged_scores: tuple[float | None, ...]
     recomputed_scores: tuple[float | None, ...]
     logged_fused_score: float
@@ -175,7 +176,7 @@ class EvidenceRecord:
     created_at: str  # when this evidence was built (ISO 8601, UTC)
     model: ModelProvenance
     query_sha256: str
-    query_features: Features
+    query_features: Features | None  # None: the query image was not kept (scores and provenance only)
     decision: str
     score: float  # the number the thresholds apply to (fused for a claim)
     accept_threshold: float
@@ -198,7 +199,7 @@ class EvidenceRecord:
             "created_at": self.created_at,
             "model": self.model.to_dict(),
             "query_sha256": self.query_sha256,
-            "query_features": self.query_features.to_dict(),
+            "query_features": self.query_features.to_dict() if self.query_features is not None else None,
             "decision": self.decision,
             "score": self.score,
             "accept_threshold": self.accept_threshold,
@@ -215,7 +216,7 @@ class EvidenceRecord:
             "comparisons": [c.to_dict(images=images) for c in self.comparisons],
         }
         if images:
-            values["query_image"] = png_data_uri(self.query_image)
+            values["query_image"] = png_data_uri(self.query_image) if self.query_image else None
         return values
 
 

@@ -88,17 +88,20 @@ def render_html(record: EvidenceRecord) -> str:
     for key, value in _provenance(record):
         parts.append(f"<tr><th>{e(key)}</th><td class='mono'>{e(value)}</td></tr>")
     parts.append("</table>")
-    parts.append(
-        f"<figure><img alt='query' src='{png_data_uri(record.query_image)}'><figcaption>query</figcaption></figure>"
-    )
+    if record.query_image:
+        parts.append(
+            f"<figure><img alt='query' src='{png_data_uri(record.query_image)}'><figcaption>query</figcaption></figure>"
+        )
+    else:
+        parts.append("<p>The query image was not kept: the scores and provenance above are all the log holds.</p>")
     parts.append("<h2>Measured features</h2><table><tr><th>feature</th><th>query</th>")
     for i, c in enumerate(record.comparisons):
         parts.append(f"<th>reference {e(_fmt(c.reference_id if c.reference_id is not None else i + 1))}</th>")
     parts.append("</tr>")
-    query_features = record.query_features.to_dict()
+    query_features = record.query_features.to_dict() if record.query_features is not None else {}
     for key, label in _FEATURES:
         cells = "".join(f"<td>{e(_fmt(c.features.to_dict()[key]))}</td>" for c in record.comparisons)
-        parts.append(f"<tr><td>{e(label)}</td><td>{e(_fmt(query_features[key]))}</td>{cells}</tr>")
+        parts.append(f"<tr><td>{e(label)}</td><td>{e(_fmt(query_features.get(key)))}</td>{cells}</tr>")
     parts.append("</table>")
     for i, c in enumerate(record.comparisons):
         name = c.reference_id if c.reference_id is not None else i + 1
@@ -154,9 +157,13 @@ def render_pdf(record: EvidenceRecord) -> bytes:
         draw.text((margin + 190, y), text, font=small if len(value) > 50 else body, fill="black")
         y += 20
     y += 10
-    query = Image.open(io.BytesIO(record.query_image))
-    page.paste(query, (margin, y))
-    y += query.height + 20
+    if record.query_image:
+        query = Image.open(io.BytesIO(record.query_image))
+        page.paste(query, (margin, y))
+        y += query.height + 20
+    else:
+        draw.text((margin, y), "The query image was not kept: scores and provenance only.", font=body, fill="black")
+        y += 30
     draw.text(
         (margin, y),
         "feature          query   " + "  ".join(f"ref {i + 1}" for i in range(min(len(record.comparisons), 6))),
@@ -164,9 +171,9 @@ def render_pdf(record: EvidenceRecord) -> bytes:
         fill="black",
     )
     y += 20
-    query_features = record.query_features.to_dict()
+    query_features = record.query_features.to_dict() if record.query_features is not None else {}
     for key, label in _FEATURES:
-        values = [query_features[key]] + [c.features.to_dict()[key] for c in record.comparisons[:6]]
+        values = [query_features.get(key)] + [c.features.to_dict()[key] for c in record.comparisons[:6]]
         draw.text((margin, y), label, font=small, fill="black")
         for j, value in enumerate(values):
             draw.text((margin + 170 + 85 * j, y), _fmt(value)[:7], font=small, fill="black")
