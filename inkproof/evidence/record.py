@@ -23,9 +23,10 @@ import numpy as np
 from PIL import Image
 
 from inkproof.artifact import model_tag_of
+from inkproof.errors import NoInkError
 from inkproof.evidence.align import Alignment, align, warp
 from inkproof.evidence.features import Features, measure
-from inkproof.imaging import image_digest
+from inkproof.imaging import ImageSource, image_digest, load_image
 
 if TYPE_CHECKING:
     from inkproof.verifier import Verifier
@@ -262,6 +263,12 @@ def compare(
     engine = verifier.engine
     q_input = engine.prepare(query)
     r_inputs = [engine.prepare(gray) for _, _, gray in references]
+    for name, model_input in [
+        ("the query", q_input),
+        *((f"reference {r[0]}", x) for r, x in zip(references, r_inputs, strict=True)),
+    ]:
+        if not model_input.any():  # two blank inputs would embed alike: no evidence of anything
+            raise NoInkError(name)
     patch, stride, corners = _patches(q_input.shape, q_input, max_patches)
     occluded = np.repeat(q_input[None], len(corners), axis=0)
     for i, (y, x) in enumerate(corners):
@@ -314,12 +321,15 @@ def now_iso() -> str:
 
 
 def pair_evidence(
-    verifier: Verifier, reference: np.ndarray, query: np.ndarray, *, threshold: float | None = None
+    verifier: Verifier, reference: ImageSource, query: ImageSource, *, threshold: float | None = None
 ) -> EvidenceRecord:
-    """Evidence for ``inkproof verify a.png b.png``: one reference, one query (decoded grey images)."""
+    """Evidence for ``inkproof verify a.png b.png``: one reference, one query."""
     from inkproof.verifier import decide
 
     start = time.perf_counter()
+    max_pixels = int(getattr(verifier.engine, "max_pixels", 64_000_000))
+    reference = load_image(reference, max_pixels=max_pixels)
+    query = load_image(query, max_pixels=max_pixels)
     used, rule = verifier._resolve(threshold)
     q_input, comparisons, scores = compare(verifier, query, [(None, image_digest(reference), reference)])
     score = float(scores[0])
