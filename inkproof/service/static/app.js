@@ -1,19 +1,18 @@
-/* inkproof web UI: plain ES2020, no dependencies, talks to the JSON API under /api/v1.
+/* inkproof web UI: plain ES2020 modules, no dependencies, no build step; talks to the JSON API under /api/v1.
+ * Shared helpers live in dom.js, the evidence view in evidence.js; this file wires the pages.
  *
  * Every protected request carries the API key (kept in localStorage) as X-API-Key. Images that
  * need the key (reference and review images) are fetched with fetch() and shown as blob URLs,
  * since <img src> cannot send headers. Every API error is shown in the message area.
  */
-"use strict";
+import { $, el, fmt, fmtBytes, fmtDate, fmtDay, svg } from "./dom.js";
+import { evidencePanel } from "./evidence.js";
 
 (() => {
   const API = "/api/v1";
   const KEY_STORAGE = "inkproof.apiKey";
   const REVIEWER_STORAGE = "inkproof.reviewer";
   const TABS = ["enroll", "verify", "identify", "review", "pair", "document"];
-  const SVG_NS = "http://www.w3.org/2000/svg";
-
-  const $ = (selector, root = document) => root.querySelector(selector);
 
   // --- small helpers -------------------------------------------------------------------------
 
@@ -32,56 +31,6 @@
     } catch {
       /* storage disabled: the value lives for this page only */
     }
-  }
-
-  /** Create an element: el("div", {className: "x", dataset: {a: 1}}, child, "text"). */
-  function el(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(props)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (name === "dataset") Object.assign(node.dataset, value);
-      else if (name === "className") node.className = value;
-      else if (name === "text") node.textContent = value;
-      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
-      else if (name in node && !name.includes("-")) node[name] = value;
-      else node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === undefined || child === null || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function svg(tag, attrs = {}, ...children) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [name, value] of Object.entries(attrs)) {
-      if (value !== undefined && value !== null) node.setAttribute(name, String(value));
-    }
-    for (const child of children) {
-      if (child) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  const fmt = (value, digits = 3) => (Number.isFinite(value) ? value.toFixed(digits) : "—");
-
-  function fmtDate(iso) {
-    if (!iso) return "";
-    const date = new Date(iso);
-    if (Number.isNaN(date.getTime())) return iso;
-    return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-  }
-
-  function fmtDay(iso) {
-    const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? iso || "" : date.toLocaleDateString(undefined, { dateStyle: "medium" });
-  }
-
-  function fmtBytes(bytes) {
-    if (bytes < 1024) return `${bytes} B`;
-    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-    return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   }
 
   const enc = encodeURIComponent;
@@ -994,6 +943,39 @@
     );
     box.hidden = false;
     box.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    loadEvidence($("#verify-evidence"), claim.log_id, "verify");
+  }
+
+  // --- evidence (the view itself is evidence.js) ---------------------------------------------
+
+  /** Fetch a claim's evidence into ``container``; a later request for the container wins. */
+  async function loadEvidence(container, logId, context) {
+    container.dataset.logId = String(logId);
+    container.hidden = false;
+    container.replaceChildren(el("p", { className: "muted", text: "Building the evidence (overlays, sensitivity)…", dataset: { testid: "evidence-loading" } }));
+    try {
+      const evidence = await api(`/claims/${logId}/evidence`);
+      if (container.dataset.logId !== String(logId)) return;
+      container.replaceChildren(evidencePanel(evidence, { onDownload: () => downloadEvidence(logId, context) }));
+    } catch (error) {
+      if (container.dataset.logId !== String(logId)) return;
+      container.replaceChildren(el("p", { className: "unavailable-text", dataset: { testid: "evidence-error" }, text: `Evidence unavailable: ${error.message}` }));
+    }
+  }
+
+  /** Save the self-contained HTML evidence page (fetched with the API key, then downloaded). */
+  async function downloadEvidence(logId, context) {
+    try {
+      const page = await api(`/claims/${logId}/evidence?format=html`, { blob: true });
+      const url = URL.createObjectURL(page);
+      const link = el("a", { href: url, download: `inkproof-claim-${logId}-evidence.html` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      showError(`Could not download the evidence of claim #${logId}`, error, context);
+    }
   }
 
   /** Reference images of a writer with their scores, best first. */
@@ -1199,7 +1181,8 @@
       buttons.forEach((b) => (b.disabled = true));
       const done = busy(event.currentTarget, "Saving…");
       try {
-        await api(`/reviews/${item.log_id}`, { method: "POST", json: { decision, reviewer } });
+        const note = noteInput.value.trim() || null;
+        await api(`/reviews/${item.log_id}`, { method: "POST", json: { decision, reviewer, note } });
         notify("success", `Claim #${item.log_id} (${item.claimed_external_id}) marked ${decision.toUpperCase()} by ${reviewer}.`, {
           context: "review-decision",
         });
@@ -1217,6 +1200,31 @@
         if (error.status === 409) loadReviews(); // decided elsewhere meanwhile
       }
     };
+
+    const noteInput = el("input", {
+      type: "text",
+      className: "review-note",
+      maxLength: 2000,
+      placeholder: "Note: what the decision rests on (kept in the log)",
+      "aria-label": `Claim #${item.log_id}: reviewer's note`,
+      dataset: { testid: "review-note" },
+    });
+    const evidenceBox = el("div", { className: "evidence-box", hidden: true, dataset: { testid: "review-evidence" } });
+    const evidenceButton = el("button", {
+      type: "button",
+      className: "btn btn-small",
+      text: "Show evidence",
+      "aria-expanded": "false",
+      dataset: { testid: "review-show-evidence" },
+      onclick: () => {
+        const open = evidenceButton.getAttribute("aria-expanded") !== "true";
+        evidenceButton.setAttribute("aria-expanded", String(open));
+        evidenceButton.textContent = open ? "Hide evidence" : "Show evidence";
+        if (!open) evidenceBox.hidden = true;
+        else if (evidenceBox.dataset.logId) evidenceBox.hidden = false;
+        else loadEvidence(evidenceBox, item.log_id, "review-decision");
+      },
+    });
 
     const card = el(
       "li",
@@ -1239,9 +1247,12 @@
         ),
         el("div", { className: "review-refs" }, el("p", { className: "figcaption", text: `References of ${item.claimed_external_id}` }), refs),
       ),
+      evidenceBox,
       el(
         "div",
         { className: "review-actions" },
+        evidenceButton,
+        noteInput,
         el("span", { className: "muted", text: "Decision:" }),
         el("button", {
           type: "button",
