@@ -79,6 +79,10 @@ def distance_transform(mask: np.ndarray) -> np.ndarray:
     return np.sqrt(out)
 
 
+def query_distances(ink: np.ndarray) -> np.ndarray:
+    return distance_transform(ink > _INK)
+
+
 def _points(ink: np.ndarray, limit: int = 3000) -> np.ndarray:
     ys, xs = np.nonzero(ink > _INK)
     points = np.stack([xs, ys], axis=1).astype(np.float64)
@@ -110,16 +114,25 @@ def _moments(points: np.ndarray) -> tuple[np.ndarray, float, float]:
     return centre, angle, math.sqrt(max(float(values.sum()), 1e-9))
 
 
-def align(query: np.ndarray, reference: np.ndarray, *, max_angle: float = 30.0, iterations: int = 60) -> Alignment:
+def align(
+    query: np.ndarray,
+    reference: np.ndarray,
+    *,
+    max_angle: float = 30.0,
+    iterations: int = 60,
+    query_field: np.ndarray | None = None,
+) -> Alignment:
     """The similarity transform (rotation, scale, shift) that lays ``query`` ink onto ``reference`` ink.
 
     Both are ink maps of one shape (ink high, paper 0), e.g. preprocessed model inputs.
+    ``query_field`` (:func:`query_distances`) saves recomputing the query's distance transform
+    when one query is aligned to several references.
     """
     q_points, r_points = _points(query), _points(reference)
     if len(q_points) == 0 or len(r_points) == 0:
         return Alignment(0.0, 1.0, 0.0, 0.0, 0.0, 0.0, float("inf"), float("inf"))
     r_field = distance_transform(reference > _INK)
-    q_field = distance_transform(query > _INK)
+    q_field = query_distances(query) if query_field is None else query_field
     q_centre, q_angle, q_spread = _moments(q_points)
     r_centre, r_angle, r_spread = _moments(r_points)
 

@@ -33,31 +33,47 @@ class Features:
 
 
 def connected_components(mask: np.ndarray, min_size: int = _MIN_COMPONENT) -> int:
-    """Number of 8-connected True regions of at least ``min_size`` pixels (label propagation in numpy)."""
+    """Number of 8-connected True regions of at least ``min_size`` pixels.
+
+    Runs of ink per row are joined with the overlapping runs of the next row (union-find over
+    runs): a signature has a few hundred runs, so this costs about a millisecond.
+    """
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return 0
-    h, w = mask.shape
-    labels = np.where(mask, np.arange(1, h * w + 1).reshape(h, w), 0)
-    big = h * w + 1
-    # Each pass takes the minimum label of the 8 neighbours; converges in O(longest path) passes,
-    # but jumping by doubling (pointer jumping on the label table) keeps it to a few dozen.
-    while True:
-        padded = np.pad(np.where(mask, labels, big), 1, constant_values=big)
-        neighbours = np.min(
-            [padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0
-        )
-        new = np.where(mask, np.minimum(labels, neighbours), 0)
-        flat = np.arange(big + 1)
-        flat[labels[mask]] = np.minimum(flat[labels[mask]], new[mask])
-        for _ in range(8):
-            flat = flat[flat]
-        new = np.where(mask, flat[new], 0)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    _, counts = np.unique(labels[mask], return_counts=True)
-    return int((counts >= min_size).sum())
+    padded = np.pad(mask, ((0, 0), (1, 1))).astype(np.int8)
+    edges = np.diff(padded, axis=1)
+    rows_s, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # exclusive ends, in the same row-major order as the starts
+    parent = list(range(len(starts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_row: dict[int, list[int]] = {}
+    for index, row in enumerate(rows_s.tolist()):
+        by_row.setdefault(row, []).append(index)
+    for row, current in by_row.items():
+        below = by_row.get(row + 1, [])
+        j = 0
+        for i in current:
+            # Runs of the next row that touch run i, diagonals included (8-connectivity).
+            while j < len(below) and ends[below[j]] < starts[i]:
+                j += 1
+            k = j
+            while k < len(below) and starts[below[k]] <= ends[i]:
+                a, b = find(i), find(below[k])
+                if a != b:
+                    parent[a] = b
+                k += 1
+    sizes: dict[int, int] = {}
+    for i in range(len(starts)):
+        root = find(i)
+        sizes[root] = sizes.get(root, 0) + int(ends[i] - starts[i])
+    return sum(1 for size in sizes.values() if size >= min_size)
 
 
 def _slant(ink: np.ndarray) -> float:

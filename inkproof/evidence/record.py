@@ -24,7 +24,7 @@ from PIL import Image
 
 from inkproof.artifact import model_tag_of
 from inkproof.errors import NoInkError
-from inkproof.evidence.align import Alignment, align, warp
+from inkproof.evidence.align import Alignment, align, query_distances, warp
 from inkproof.evidence.features import Features, measure
 from inkproof.imaging import ImageSource, image_digest, load_image
 
@@ -48,7 +48,7 @@ MAX_PATCHES = 160  # occlusion cost bound: at most this many re-embedded queries
 
 def png_bytes(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(buffer, format="PNG", optimize=True)
+    Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
 
@@ -278,6 +278,7 @@ def compare(
     q_vec, r_vecs, o_vecs = embeddings[0], embeddings[1 : 1 + len(r_inputs)], embeddings[1 + len(r_inputs) :]
     scores = verifier.score_embeddings(np.repeat(q_vec[None], len(r_vecs), axis=0), r_vecs)
     comparisons: list[Comparison] = []
+    q_field = query_distances(q_input)
     for k, ((ref_id, sha, _), r_input) in enumerate(zip(references, r_inputs, strict=True)):
         change = np.zeros(q_input.shape)
         count = np.zeros(q_input.shape)
@@ -288,7 +289,7 @@ def compare(
                 change[y : y + patch, x : x + patch] += delta
                 count[y : y + patch, x : x + patch] += 1
         change = np.divide(change, count, out=np.zeros_like(change), where=count > 0)
-        alignment = align(q_input, r_input)
+        alignment = align(q_input, r_input, query_field=q_field)
         aligned = warp(q_input, alignment) if math.isfinite(alignment.chamfer_after) else q_input
         images = {
             "side_by_side": png_bytes(_enlarge(_side_by_side(q_input, r_input))),

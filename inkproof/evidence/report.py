@@ -175,8 +175,8 @@ def render_pdf(record: EvidenceRecord) -> bytes:
     for key, label in _FEATURES:
         values = [query_features.get(key)] + [c.features.to_dict()[key] for c in record.comparisons[:6]]
         draw.text((margin, y), label, font=small, fill="black")
-        for j, value in enumerate(values):
-            draw.text((margin + 170 + 85 * j, y), _fmt(value)[:7], font=small, fill="black")
+        for j, cell in enumerate(values):
+            draw.text((margin + 170 + 85 * j, y), _fmt(cell)[:7], font=small, fill="black")
         y += 17
     for i, c in enumerate(record.comparisons):
         page, draw = new_page()

@@ -80,3 +80,22 @@ def test_pair_evidence_report_html_and_pdf(tmp_path: Path) -> None:
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 1
     with pytest.raises(EvidenceFormatError):
         write_report(record, tmp_path / "r.txt")
+
+
+def test_evidence_never_imports_torch_or_the_store(tmp_path: Path) -> None:
+    """The pair evidence path (``inkproof verify --report``) needs the serve extra's nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from inkproof import Verifier\n"
+        "from inkproof.data.synthetic import sample_signatures\n"
+        "from inkproof.evidence import pair_evidence, write_report\n"
+        "a, b = sample_signatures(2, seed=1, writers=1)\n"
+        f"write_report(pair_evidence(Verifier(), a, b), {str(tmp_path / 'r.pdf')!r})\n"
+        "heavy = {'torch', 'sqlalchemy', 'fastapi', 'sklearn', 'matplotlib'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
