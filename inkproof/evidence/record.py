@@ -274,6 +274,8 @@ def compare(
     for i, (y, x) in enumerate(corners):
         occluded[i, y : y + patch, x : x + patch] = 0.0
     # One batch: the query, the references and every occluded query.
+    if not references:  # every logged reference deleted since: nothing to compare with
+        return q_input, [], np.zeros(0)
     embeddings = engine.embed(np.concatenate([q_input[None], np.stack(r_inputs), occluded]))
     q_vec, r_vecs, o_vecs = embeddings[0], embeddings[1 : 1 + len(r_inputs)], embeddings[1 + len(r_inputs) :]
     scores = verifier.score_embeddings(np.repeat(q_vec[None], len(r_vecs), axis=0), r_vecs)

@@ -66,6 +66,11 @@ def test_a_reviewed_claims_evidence_is_reproduced_from_the_log_alone(
     reopened.delete_reference("W", claim.reference_scores[0].reference_id)
     changed = reopened.claim_evidence(claim.log_id).reproduction
     assert changed is not None and not changed.matches and not changed.references_present
+    # The writer deleted: the log entry stays, and so does what it can show.
+    reopened.delete_writer("W")
+    orphan = reopened.claim_evidence(claim.log_id)
+    assert orphan.comparisons == () and orphan.reproduction is not None and not orphan.reproduction.matches
+    assert orphan.score == claim.fused_score and orphan.query_features is not None
 
 
 def test_decided_claims_keep_their_query_only_when_asked(
