@@ -44,6 +44,25 @@ def test_claim_and_pair_reports_review_note_and_log_export(tmp_path: Path) -> No
     refused = runner.invoke(app, ["verify-claim", "W", str(files[4]), "--db", db, "--report", str(tmp_path / "r.doc")])
     assert refused.exit_code == 2 and not (tmp_path / "r.doc").exists()
 
+    # Rebuilt later from the log; a decided claim's query is not kept by the CLI, so it is given again.
+    rebuilt = runner.invoke(
+        app,
+        [
+            "review",
+            "evidence",
+            str(claim["log_id"]),
+            "--query",
+            str(files[4]),
+            "--report",
+            str(tmp_path / "again.html"),
+            "--db",
+            db,
+            "--json",
+        ],
+    )
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads(rebuilt.output)["reproduction"]["matches"] is True
+
     pair = tmp_path / "pair.pdf"
     result = runner.invoke(app, ["verify", str(files[0]), str(files[1]), "--report", str(pair)])
     assert result.exit_code == 0, result.output
