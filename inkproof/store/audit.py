@@ -42,6 +42,9 @@ AUDIT_FIELDS = (
 )
 
 
+_TYPED = frozenset({"claimed_external_id", "reviewer", "review_note"})
+
+
 class AuditFormatError(InkproofError, ValueError):
     """An export format or date that cannot be used."""
 
@@ -78,7 +81,10 @@ def write_log(items: Sequence[ReviewItem], format: str) -> str:
         writer = csv.DictWriter(buffer, fieldnames=AUDIT_FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows(items):
-            # A cell starting with = + - @ would run as a formula in a spreadsheet: quote it as text.
-            writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()})
+            # User-typed text starting with = + - @ would run as a formula in a spreadsheet: quote it
+            # as text (numbers, such as negative scores, are left alone).
+            writer.writerow(
+                {k: ("'" + v if k in _TYPED and isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()}
+            )
         return buffer.getvalue()
     raise AuditFormatError(f"an export format is json or csv, not {format!r}")

@@ -96,3 +96,36 @@ def test_decided_claims_keep_their_query_only_when_asked(
     exported = store.export_log()
     assert [e.log_id for e in exported] == [plain.log_id, kept.log_id]
     assert exported[0].method == plain.method and exported[0].reference_scores[0].image_sha256
+
+
+def test_log_export_csv_quotes_typed_text_not_scores() -> None:
+    import csv
+    import datetime as dt
+    import io
+
+    from inkproof.store.audit import write_log
+    from inkproof.store.repository import ReferenceScore, ReviewItem
+
+    now = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+    item = ReviewItem(
+        log_id=1,
+        claimed_external_id="=HYPERLINK()",
+        writer_id=1,
+        decision="review",
+        status="reviewed",
+        fused_score=-0.25,
+        threshold=0.5,
+        reject_threshold=-0.5,
+        reference_scores=(ReferenceScore(3, -0.125, True, "ab"),),
+        reviewer="-ana",
+        reviewer_decision="forgery",
+        reviewed_at=now,
+        created_at=now,
+        model_tag="m:1",
+        query_sha256="cd",
+        has_query_image=False,
+        review_note="@note",
+    )
+    (row,) = csv.DictReader(io.StringIO(write_log([item], "csv")))
+    assert (row["claimed_external_id"], row["reviewer"], row["review_note"]) == ("'=HYPERLINK()", "'-ana", "'@note")
+    assert row["reference_scores"] == "-0.125000" and float(row["fused_score"]) == -0.25
