@@ -88,7 +88,8 @@ class ServiceSettings:
     document_timeout_s: float = 120.0  # wall clock per document; the worker is killed after it
     document_memory_bytes: int = 1024**3  # address space a job may add to its loaded worker
     document_processes: bool = True  # False: documents run in a thread (no kill, no memory cap)
-    # Query images kept for review are forgotten after this many days (None: kept).
+    # Query images kept (review items; every claim with keep_claim_images) are forgotten after this
+    # many days (None: kept).
     review_image_retention_days: float | None = 90.0
     # Keep every claim's query image (same retention), so that /claims/{id}/evidence can show
     # overlays for decided claims too; False keeps only review items' images.
