@@ -153,9 +153,12 @@ def render_pdf(record: EvidenceRecord) -> bytes:
     y += 40
     for key, value in _provenance(record):
         draw.text((margin, y), f"{key}:", font=body, fill="#333")
-        text = value if len(value) <= 80 else value[:80] + "..."
-        draw.text((margin + 190, y), text, font=small if len(value) > 50 else body, fill="black")
-        y += 20
+        # Long values (hashes, a reviewer's note) wrap rather than run off the page.
+        for start in range(0, max(len(value), 1), 90):
+            draw.text(
+                (margin + 190, y), value[start : start + 90], font=small if len(value) > 50 else body, fill="black"
+            )
+            y += 20 if start + 90 >= len(value) else 15
     y += 10
     if record.query_image:
         query = Image.open(io.BytesIO(record.query_image))
@@ -164,12 +167,12 @@ def render_pdf(record: EvidenceRecord) -> bytes:
     else:
         draw.text((margin, y), "The query image was not kept: scores and provenance only.", font=body, fill="black")
         y += 30
-    draw.text(
-        (margin, y),
-        "feature          query   " + "  ".join(f"ref {i + 1}" for i in range(min(len(record.comparisons), 6))),
-        font=body,
-        fill="black",
-    )
+    heads = ["query"] + [
+        f"ref {c.reference_id if c.reference_id is not None else i + 1}" for i, c in enumerate(record.comparisons[:6])
+    ]
+    draw.text((margin, y), "feature", font=body, fill="black")
+    for j, head in enumerate(heads):
+        draw.text((margin + 170 + 85 * j, y), head, font=body, fill="black")
     y += 20
     query_features = record.query_features.to_dict() if record.query_features is not None else {}
     for key, label in _FEATURES:
