@@ -76,6 +76,7 @@ from inkproof.validation import InvalidFieldError, clean_identifier, clean_row_i
 
 if TYPE_CHECKING:
     from inkproof.artifact import ModelCard
+    from inkproof.evidence.record import EvidenceRecord
     from inkproof.store.documents import DocumentStore
     from inkproof.verifier import Verifier
 
@@ -1490,7 +1491,9 @@ class SignatureStore:
 
         return self._read(work)
 
-    def claim_evidence(self, log_id: int, query: ImageSource | None = None, *, max_patches: int | None = None) -> Any:
+    def claim_evidence(
+        self, log_id: int, query: ImageSource | None = None, *, max_patches: int | None = None
+    ) -> EvidenceRecord:
         """The evidence of a logged claim, rebuilt from the log, the stored references and the model
         (an :class:`inkproof.evidence.EvidenceRecord`); see :func:`inkproof.store.evidence.claim_evidence`."""
         from inkproof.store.evidence import claim_evidence
