@@ -145,3 +145,12 @@ def card_path_for(model: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     raise ArtifactError(f"no model card beside {path} (expected {candidate})")
+
+
+def model_tag_of(card: ModelCard) -> str:
+    """``<model name>:<first 12 hex digits of the embedder file's sha256>``."""
+    embedder = card.files.get("embedder") or card.files.get("weights")
+    digest = card.sha256.get(embedder) if embedder else None
+    if not digest:  # no recorded embedder hash: fall back to every recorded file hash
+        digest = hashlib.sha256(json.dumps(sorted(card.sha256.items())).encode()).hexdigest()
+    return f"{card.name}:{digest[:12]}"

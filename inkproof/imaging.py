@@ -8,6 +8,7 @@ the header, so a decompression bomb is refused without being decoded.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -288,3 +289,11 @@ def _array_to_gray(array: np.ndarray, name: str, max_pixels: int) -> np.ndarray:
         return np.ascontiguousarray(array[:, :, 0])
     # fromarray infers RGB / RGBA from a uint8 (H, W, 3|4) array.
     return _to_gray_array(Image.fromarray(np.ascontiguousarray(array)), name)
+
+
+def image_digest(gray: np.ndarray) -> str:
+    """sha256 of the decoded 8-bit pixels (and shape): the same signature given as a file, bytes
+    or an array -- or re-encoded losslessly -- has one digest."""
+    digest = hashlib.sha256(f"{gray.shape[0]}x{gray.shape[1]}:".encode())
+    digest.update(np.ascontiguousarray(gray, dtype=np.uint8).tobytes())
+    return digest.hexdigest()

@@ -116,3 +116,11 @@ def parse_writer_list(text: str | None) -> list[str] | None:
     if path.is_file():
         return [line.strip() for line in path.read_text().splitlines() if line.strip()]
     return [w.strip() for w in text.split(",") if w.strip()]
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse an evidence report path of another format before any work (and before a claim is logged)."""
+    if path.suffix.lower() not in (".html", ".htm", ".pdf"):
+        from inkproof.evidence.report import EvidenceFormatError
+
+        raise EvidenceFormatError(f"a report is .html or .pdf, not {path.name!r}")

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.panel import Panel
 
-from inkproof.cli.common import JsonOption, console, error_console, print_json, reports_errors
+from inkproof.cli.common import JsonOption, check_report_path, console, error_console, print_json, reports_errors
 
 ModelOption = typer.Option(None, "--model", help="Model card or folder (default: the bundled model).")
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda or tensorrt (onnxruntime providers).")
@@ -29,6 +29,9 @@ def verify(
     threshold: float | None = ThresholdOption,
     threshold_rule: str = RuleOption,
     device: str = DeviceOption,
+    report: Path | None = typer.Option(
+        None, "--report", help="Write the evidence (overlay, sensitivity, features, provenance): .html or .pdf."
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Decide whether QUERY was written by the writer of REFERENCE (or every pair of --pairs)."""
@@ -36,11 +39,20 @@ def verify(
 
     if pairs is None and (reference is None or query is None):
         raise typer.BadParameter("give REFERENCE and QUERY, or --pairs FILE")
+    if report is not None:
+        check_report_path(report)
+        if pairs is not None:
+            raise typer.BadParameter("--report is for one pair, not --pairs")
     with Verifier(model, threshold=threshold, rule=threshold_rule, device=device) as verifier:
         if pairs is None:
             assert reference is not None
             assert query is not None
             result = verifier.verify(reference, query)
+            if report is not None:
+                from inkproof.evidence import pair_evidence, write_report
+
+                write_report(pair_evidence(verifier, reference, query, threshold=threshold), report)
+                error_console.print(f"evidence written to {report}")
             if json_out:
                 print_json(result.to_dict())
                 return

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from inkproof.cli.common import JsonOption, console, print_json, reports_errors
+from inkproof.cli.common import JsonOption, check_report_path, console, print_json, reports_errors
 
 DbOption = typer.Option(None, "--db", help="Store: a path or SQLAlchemy URL (default: $INKPROOF_DB or ./inkproof.db).")
 ModelOption = typer.Option(None, "--model", help="Model card (default: the bundled model).")
@@ -89,10 +89,25 @@ def verify_claim(
     ),
     db: str | None = DbOption,
     model: Path | None = ModelOption,
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Write the evidence (per-reference overlays, sensitivity, features, provenance): .html or .pdf.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Verify QUERY against the references of WRITER; uncertain scores go to the review queue."""
-    result = _store(db, model).verify_claim(writer, query, fusion=fusion, operating_point=operating_point)
+    if report is not None:
+        check_report_path(report)
+    store = _store(db, model)
+    result = store.verify_claim(writer, query, fusion=fusion, operating_point=operating_point)
+    if report is not None:
+        from inkproof.evidence import write_report
+
+        # Built from the log entry just written (the query is given again: it may not be kept).
+        write_report(store.claim_evidence(result.log_id, query), report)
+        if not json_out:
+            console.print(f"evidence written to {report}", highlight=False)
     if json_out:
         print_json(result.to_dict())
         return
@@ -215,15 +230,65 @@ def review_decide(
     log_id: int,
     decision: str = typer.Argument(..., help="genuine or forgery"),
     reviewer: str = typer.Option(..., "--reviewer", help="Who decided."),
+    note: str | None = typer.Option(None, "--note", help="What the decision rests on (kept in the log)."),
     db: str | None = DbOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Record a reviewer's decision on a pending claim (the automatic one is kept too)."""
-    item = _store(db, with_model=False).review(log_id, decision, reviewer)
+    item = _store(db, with_model=False).review(log_id, decision, reviewer, note=note)
     if json_out:
         print_json(item.to_dict())
         return
     console.print(f"[green]recorded[/] {decision} for log #{log_id} by {reviewer}")
+
+
+@review_app.command("evidence")
+@reports_errors
+def review_evidence(
+    log_id: int,
+    report: Path = typer.Option(..., "--report", help="Output file: .html or .pdf."),
+    query: Path | None = typer.Option(None, "--query", help="The query image, when the log did not keep it."),
+    db: str | None = DbOption,
+    model: Path | None = ModelOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Rebuild the evidence of a logged claim from the log and check that its decision reproduces."""
+    from inkproof.evidence import write_report
+
+    check_report_path(report)
+    record = _store(db, model).claim_evidence(log_id, query)
+    write_report(record, report)
+    if json_out:
+        print_json(record.to_dict(images=False))
+        return
+    rep = record.reproduction
+    state = (
+        "no query image kept: scores and provenance only"
+        if rep is None
+        else ("reproduced" if rep.matches else f"NOT reproduced ({rep.note})")
+    )
+    console.print(f"evidence for log #{log_id} written to {report}: {state}", highlight=False)
+
+
+@store_app.command("log-export")
+@reports_errors
+def store_log_export(
+    out: Path | None = typer.Option(None, "--out", help="Output file (default: standard output)."),
+    format: str = typer.Option("json", "--format", help="json or csv."),
+    since: str | None = typer.Option(None, "--since", help="Only entries logged at or after this ISO date/time (UTC)."),
+    db: str | None = DbOption,
+) -> None:
+    """Export the verification log for audits: every claim, its scores, thresholds, method, model
+    tag, reference hashes and the reviewer's decision and note (images are not exported)."""
+    from inkproof.store.audit import parse_since, write_log
+
+    items = _store(db, with_model=False).export_log(since=parse_since(since))
+    text = write_log(items, format)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{len(items)} log entries written to {out}", highlight=False)
 
 
 @store_app.command("reindex")

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import numpy as np
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,7 +48,7 @@ from inkproof.service.errors import SERVER_ERROR_MESSAGE, ServiceError, clean_me
 from inkproof.service.jobs import DocumentJob, DocumentJobs, WorkerSpec, document_report
 from inkproof.service.limits import BodyLimits, RequestGuard
 from inkproof.store.database import open_database
-from inkproof.store.repository import SignatureStore
+from inkproof.store.repository import MAX_REVIEW_NOTE, SignatureStore
 from inkproof.validation import MAX_ROW_ID, MAX_TEXT_LENGTH, clean_identifier, clean_text, clean_threshold
 from inkproof.verifier import Verifier
 
@@ -88,8 +88,14 @@ class ServiceSettings:
     document_timeout_s: float = 120.0  # wall clock per document; the worker is killed after it
     document_memory_bytes: int = 1024**3  # address space a job may add to its loaded worker
     document_processes: bool = True  # False: documents run in a thread (no kill, no memory cap)
-    # Query images kept for review are forgotten after this many days (None: kept).
+    # Query images kept (review items; every claim with keep_claim_images) are forgotten after this
+    # many days (None: kept).
     review_image_retention_days: float | None = 90.0
+    # Keep every claim's query image (same retention), so that /claims/{id}/evidence can show
+    # overlays for decided claims too; False keeps only review items' images.
+    keep_claim_images: bool = True
+    # Occlusion patches re-embedded per evidence view: bounds its cost (about 1 ms each on 2 cores).
+    evidence_max_patches: int = 96
     api_docs: bool = False  # /docs and /redoc load Swagger/ReDoc from a CDN: off unless asked for
 
     @property
@@ -141,6 +147,7 @@ class WriterCreate(BaseModel):
 class ReviewDecision(BaseModel):
     decision: str = Field(pattern="^(genuine|forgery)$")
     reviewer: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    note: str | None = Field(default=None, max_length=MAX_REVIEW_NOTE)
 
 
 def _error(status: int, kind: str, message: str, retry_after: int | None = None) -> JSONResponse:
@@ -610,7 +617,9 @@ def create_app(
 
         def run() -> dict[str, Any]:
             (image,) = checked(images)
-            return the_store.verify_claim(external, image, fusion=fusion, operating_point=operating_point).to_dict()
+            return the_store.verify_claim(
+                external, image, fusion=fusion, operating_point=operating_point, keep_query=settings.keep_claim_images
+            ).to_dict()
 
         return await work.run(run)
 
@@ -643,7 +652,50 @@ def create_app(
         log_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)], body: ReviewDecision
     ) -> dict[str, Any]:
         reviewer = clean_text(body.reviewer, "reviewer")
-        return (await work.run(the_store.review, log_id, body.decision, reviewer)).to_dict()
+        return (await work.run(the_store.review, log_id, body.decision, reviewer, body.note)).to_dict()
+
+    @app.get(f"{API}/claims/{{log_id}}/evidence", tags=["review"], response_model=None)
+    async def claim_evidence(
+        log_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)],
+        format: Literal["json", "html"] = "json",
+    ) -> dict[str, Any] | HTMLResponse:
+        """The evidence of a logged claim, rebuilt from the log (overlays, sensitivity, features,
+        provenance, and whether the logged decision reproduces)."""
+
+        def run() -> dict[str, Any] | str:
+            from inkproof.evidence.report import render_html
+
+            record = the_store.claim_evidence(log_id, max_patches=settings.evidence_max_patches)
+            return render_html(record) if format == "html" else record.to_dict()
+
+        result = await work.run(run)
+        if isinstance(result, str):
+            # A standalone page with inline images: its own CSP allows data: images and inline style only.
+            return HTMLResponse(
+                result,
+                headers={"Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'"},
+            )
+        return result
+
+    @app.get(f"{API}/log/export", tags=["review"], response_model=None)
+    async def export_log(
+        format: Literal["json", "csv"] = "json",
+        since: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    ) -> Response:
+        """The verification log for audits (no images): one entry per claim, oldest first."""
+        from inkproof.store.audit import parse_since, write_log
+
+        moment = parse_since(since)
+
+        def run() -> str:
+            return write_log(the_store.export_log(since=moment, limit=limit), format)
+
+        text = await work.run(run)
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
+        return Response(
+            text, media_type=media, headers={"Content-Disposition": f"attachment; filename=inkproof-log.{format}"}
+        )
 
     @app.post(f"{API}/documents/report", tags=["documents"])
     async def document_report_endpoint(

@@ -36,6 +36,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer
 
+from inkproof.artifact import model_tag_of
 from inkproof.claims import (
     OPERATING_POINTS,
     ClaimsCalibration,
@@ -50,7 +51,7 @@ from inkproof.claims import (
     settings_for,
 )
 from inkproof.errors import InvalidImageError, NoInkError, UnknownWriterError
-from inkproof.imaging import ImageSource, describe_source, load_image
+from inkproof.imaging import ImageSource, describe_source, image_digest, load_image
 from inkproof.preprocess import ink_mask
 from inkproof.store.database import Database, StoreError
 from inkproof.store.index import (
@@ -75,6 +76,7 @@ from inkproof.validation import InvalidFieldError, clean_identifier, clean_row_i
 
 if TYPE_CHECKING:
     from inkproof.artifact import ModelCard
+    from inkproof.evidence.record import EvidenceRecord
     from inkproof.store.documents import DocumentStore
     from inkproof.verifier import Verifier
 
@@ -96,6 +98,7 @@ META_EMBEDDINGS_VERSION = "embeddings_version"
 
 #: Percentile of a writer's leave-one-out reference scores used as that writer's accept threshold.
 WRITER_PERCENTILE = 5.0
+MAX_REVIEW_NOTE = 2000
 API_KEY_PREFIX = "ink_"
 MAX_EXTERNAL_ID_LENGTH = 255
 _WRITE_ATTEMPTS = 5
@@ -281,6 +284,7 @@ class ReferenceScore(_Result):
     reference_id: int
     score: float
     used: bool = True  # False: a flagged reference, shown but not scored
+    image_sha256: str | None = None  # logged since revision 0004: which image was compared
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,12 @@ class ReviewItem(_Result):
     model_tag: str
     query_sha256: str
     has_query_image: bool
+    # Revision 0004 (None on older rows): how the score was computed, and the reviewer's note.
+    method: str | None = None
+    operating_point: str | None = None
+    threshold_source: str | None = None
+    preprocess_version: str | None = None
+    review_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -398,23 +408,6 @@ class StoreInfo(_Result):
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def model_tag_of(card: ModelCard) -> str:
-    """``<model name>:<first 12 hex digits of the embedder file's sha256>``."""
-    embedder = card.files.get("embedder") or card.files.get("weights")
-    digest = card.sha256.get(embedder) if embedder else None
-    if not digest:  # no recorded embedder hash: fall back to every recorded file hash
-        digest = hashlib.sha256(json.dumps(sorted(card.sha256.items())).encode()).hexdigest()
-    return f"{card.name}:{digest[:12]}"
-
-
-def image_digest(gray: np.ndarray) -> str:
-    """sha256 of the decoded 8-bit pixels (and shape): the same signature given as a file, bytes
-    or an array -- or re-encoded losslessly -- has one digest."""
-    digest = hashlib.sha256(f"{gray.shape[0]}x{gray.shape[1]}:".encode())
-    digest.update(np.ascontiguousarray(gray, dtype=np.uint8).tobytes())
-    return digest.hexdigest()
 
 
 def encode_png(gray: np.ndarray) -> bytes:
@@ -543,6 +536,7 @@ class SignatureStore:
         reject_threshold: float | None = None,
         index_threshold: int = INDEX_THRESHOLD,
         operating_point: str = "far-skilled-5",
+        keep_claim_images: bool = False,
     ) -> None:
         for name, rule in (("accept_rule", accept_rule), ("reject_rule", reject_rule)):
             if rule not in _RULES:
@@ -560,6 +554,9 @@ class SignatureStore:
         self.custom_reject = None if reject_threshold is None else float(reject_threshold)
         self.index_threshold = index_threshold
         self.operating_point = operating_point
+        # Keep every claim's query image (not only review items) so that its evidence can be
+        # rebuilt from the log; forgotten with the review images (purge_query_images).
+        self.keep_claim_images = keep_claim_images
         self._model_tag = model_tag_of(verifier.card) if verifier is not None else None
         self._claims_lock = threading.Lock()
         self._claims_loaded = False
@@ -1131,6 +1128,7 @@ class SignatureStore:
         *,
         fusion: Fusion | None = None,
         operating_point: str | None = None,
+        keep_query: bool | None = None,
     ) -> ClaimResult:
         """Is ``query`` a genuine signature of ``external_id``? Scores it against the writer's
         references and decides: accept, reject, or send to review. Every claim is logged.
@@ -1140,7 +1138,10 @@ class SignatureStore:
         of usable references are applied: accept at or above the operating point's threshold,
         reject below the EER threshold (or the operating point's, if lower), review in between.
         Without one, ``fusion`` (mean or max) of the raw scores meets the card's global thresholds.
+        ``keep_query`` (default: the store's ``keep_claim_images``) keeps the query image of a
+        decided claim too, for its evidence (:meth:`claim_evidence`).
         """
+        keep = self.keep_claim_images if keep_query is None else bool(keep_query)
         if fusion is not None and fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         point = operating_point if operating_point is not None else self.operating_point
@@ -1159,12 +1160,20 @@ class SignatureStore:
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
 
+        hashes: dict[int, str] = {}
+
         def score(session: Session) -> tuple[int, list[int], np.ndarray, _Scoring | None]:
             self._check_compatible(session)
             writer = self._find_writer(session, external_id)
             ids, matrix = self._writer_embeddings(session, writer.id)
             if not ids:
                 raise NoReferencesError(f"writer {external_id!r} has no reference signatures; enroll some")
+            hashes.update(
+                (int(i), str(h))
+                for i, h in session.execute(
+                    select(Reference.id, Reference.image_sha256).where(Reference.writer_id == writer.id)
+                )
+            )
             row = session.get(WriterScoring, writer.id) if claims is not None else None
             fresh = row is not None and not self._stale(row, ids)
             return writer.id, ids, matrix, _Scoring.of(row) if fresh and row is not None else None
@@ -1222,7 +1231,7 @@ class SignatureStore:
             status = "pending_review" if decision == "review" else "decided"
             used_set = set(used)
             reference_scores = tuple(
-                ReferenceScore(ref_id, float(value), i in used_set)
+                ReferenceScore(ref_id, float(value), i in used_set, hashes.get(ref_id))
                 for i, (ref_id, value) in enumerate(zip(ids, raw, strict=True))
             )
 
@@ -1239,7 +1248,11 @@ class SignatureStore:
                     status=status,
                     model_tag=self.model_tag,
                     created_at=utcnow(),
-                    query_png=encode_png(gray) if decision == "review" else None,
+                    query_png=encode_png(gray) if decision == "review" or keep else None,
+                    method=method,
+                    operating_point=used_point,
+                    threshold_source=source,
+                    preprocess_version=self.card.preprocess_version,
                 )
                 session.add(entry)
                 session.flush()  # a writer deleted meantime fails the foreign key: retried above
@@ -1368,7 +1381,12 @@ class SignatureStore:
             threshold=entry.threshold,
             reject_threshold=entry.reject_threshold,
             reference_scores=tuple(
-                ReferenceScore(int(item["reference_id"]), float(item["score"]), bool(item.get("used", True)))
+                ReferenceScore(
+                    int(item["reference_id"]),
+                    float(item["score"]),
+                    bool(item.get("used", True)),
+                    item.get("image_sha256"),
+                )
                 for item in entry.reference_scores
             ),
             reviewer_decision=entry.reviewer_decision,
@@ -1378,6 +1396,11 @@ class SignatureStore:
             model_tag=entry.model_tag,
             query_sha256=entry.query_sha256,
             has_query_image=has_image,
+            method=entry.method,
+            operating_point=entry.operating_point,
+            threshold_source=entry.threshold_source,
+            preprocess_version=entry.preprocess_version,
+            review_note=entry.review_note,
         )
 
     def _log_query(self) -> Any:
@@ -1410,9 +1433,9 @@ class SignatureStore:
 
         return self._read(work)
 
-    def review(self, log_id: int, decision: str, reviewer: str) -> ReviewItem:
-        """Record a reviewer's decision on a pending claim. The automatic decision ("review") is
-        kept beside the reviewer's; a claim can be reviewed once."""
+    def review(self, log_id: int, decision: str, reviewer: str, note: str | None = None) -> ReviewItem:
+        """Record a reviewer's decision (and an optional note: what they saw) on a pending claim.
+        The automatic decision ("review") is kept beside the reviewer's; a claim can be reviewed once."""
         if decision not in ("genuine", "forgery"):
             raise ReviewError(f"a review decision is 'genuine' or 'forgery', not {decision!r}")
         log_id = _log_id(log_id)
@@ -1420,13 +1443,23 @@ class SignatureStore:
             reviewer = clean_text(reviewer, "reviewer")
         except InvalidFieldError as exc:
             raise ReviewError(f"name the reviewer: {exc}") from None
+        if note is not None:
+            note = note.strip() or None
+        if note is not None and (len(note) > MAX_REVIEW_NOTE or any(ord(c) < 32 and c not in "\n\t" for c in note)):
+            raise ReviewError(f"a review note is at most {MAX_REVIEW_NOTE} characters without control characters")
 
         def work(session: Session) -> None:
             # One conditional UPDATE: of two reviewers racing, exactly one wins.
             result = session.execute(
                 update(VerificationLog)
                 .where(VerificationLog.id == int(log_id), VerificationLog.status == "pending_review")
-                .values(status="reviewed", reviewer_decision=decision, reviewer=reviewer, reviewed_at=utcnow())
+                .values(
+                    status="reviewed",
+                    reviewer_decision=decision,
+                    reviewer=reviewer,
+                    reviewed_at=utcnow(),
+                    review_note=note,
+                )
                 .execution_options(synchronize_session=False)
             )
             if getattr(result, "rowcount", 0) == 1:
@@ -1455,6 +1488,32 @@ class SignatureStore:
             if row is None:
                 raise ReviewError(f"no verification log {log_id}")
             return bytes(row[0]) if row[0] is not None else None
+
+        return self._read(work)
+
+    def claim_evidence(
+        self, log_id: int, query: ImageSource | None = None, *, max_patches: int | None = None
+    ) -> EvidenceRecord:
+        """The evidence of a logged claim, rebuilt from the log, the stored references and the model
+        (an :class:`inkproof.evidence.EvidenceRecord`); see :func:`inkproof.store.evidence.claim_evidence`."""
+        from inkproof.store.evidence import claim_evidence
+
+        return claim_evidence(self, _log_id(log_id), query, max_patches=max_patches)
+
+    def export_log(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int | None = None
+    ) -> list[ReviewItem]:
+        """Verification log entries in id order (every status) for audits; images are not exported."""
+
+        def work(session: Session) -> list[ReviewItem]:
+            query = self._log_query().order_by(VerificationLog.id)
+            if since is not None:
+                query = query.where(VerificationLog.created_at >= since)
+            if until is not None:
+                query = query.where(VerificationLog.created_at < until)
+            if limit is not None:
+                query = query.limit(max(0, int(limit)))
+            return [self._review_item(entry, bool(has)) for entry, has in session.execute(query)]
 
         return self._read(work)
 

@@ -138,8 +138,15 @@ class VerificationLog(Base):
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     model_tag: Mapped[str] = mapped_column(String(128), nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(nullable=False, default=utcnow)
-    # Only review items keep the query image, so that a reviewer can look at it.
+    # Review items keep the query image so that a reviewer can look at it; decided claims keep it
+    # too when the store is asked to (evidence). Both are forgotten after the retention period.
     query_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # How the score was computed (revision 0004; NULL on older rows): enough to rebuild the evidence.
+    method: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    operating_point: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    threshold_source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    preprocess_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ApiKey(Base):

@@ -243,6 +243,16 @@ def test_enroll_verify_identify_pair_end_to_end(
     shown = page.locator("#verify-references [data-testid=reference-score]").all_inner_texts()
     assert shown == [f"{s.score:.3f}" for s in sorted(expected.reference_scores, key=lambda s: -s.score)]
     screenshot(page, "verify")
+    # The evidence of the claim follows: rebuilt from the log, one comparison per reference.
+    evidence = page.locator("#verify-evidence [data-testid=evidence]")
+    expect(evidence).to_be_visible(timeout=60_000)
+    expect(evidence.locator("[data-testid=evidence-reproduction]")).to_have_attribute("data-state", "reproduced")
+    expect(evidence.locator("[data-testid=evidence-comparison]")).to_have_count(5)
+    assert _images_loaded(page, "#verify-evidence [data-testid=evidence-overlay]") == 5
+    expect(evidence.locator("[data-testid=evidence-features]")).to_contain_text("Slant")
+    expect(evidence.locator("[data-testid=evidence-facts]")).to_contain_text(expected.query_sha256)
+    evidence.scroll_into_view_if_needed()
+    screenshot(page, "verify-evidence")
 
     # --- identify: W001 among the candidates, ranked by score, with its best reference shown.
     page.click("#tab-identify")
@@ -322,6 +332,17 @@ def test_review_queue_decided_in_the_ui(
     assert _images_loaded(page, f"{selector} img.ref-img") == 5
     screenshot(page, "review")
 
+    # The evidence view inside the review card, loaded on demand.
+    item.locator("[data-testid=review-show-evidence]").click()
+    evidence = item.locator("[data-testid=review-evidence] [data-testid=evidence]")
+    expect(evidence).to_be_visible(timeout=60_000)
+    expect(evidence.locator("[data-testid=evidence-reproduction]")).to_have_attribute("data-state", "reproduced")
+    expect(evidence.locator("[data-testid=evidence-comparison]")).to_have_count(5)
+    assert _images_loaded(page, f"{selector} [data-testid=evidence-sensitivity]") == 5
+    item.locator("[data-testid=review-note]").fill("pen lifts differ from every reference")
+    evidence.scroll_into_view_if_needed()
+    screenshot(page, "review-evidence")
+
     # Deciding without a reviewer name is refused in the UI, and nothing is sent.
     page.fill("#reviewer-name", "")
     item.get_by_role("button", name="forgery").click()
@@ -336,6 +357,7 @@ def test_review_queue_decided_in_the_ui(
     expect(page.locator("#messages [data-kind=success]")).to_contain_text(f"Claim #{claim.log_id}")
     decided = service_store.get_log(claim.log_id)
     assert (decided.reviewer_decision, decided.reviewer) == ("forgery", "Ruth Reviewer")
+    assert decided.review_note == "pen lifts differ from every reference"
     # After a reload the decided claim stays out of the queue.
     page.reload()
     expect(page.locator("[data-testid=review-item]")).to_have_count(pending - 1)
