@@ -55,6 +55,10 @@ def service(
     clients: str = typer.Option("8,32", help="Concurrent verify-claim clients."),
     seconds: float = typer.Option(10.0, min=1.0, help="Seconds of load per client count."),
     identify_sizes: str = typer.Option("1000,100000", help="Enrolled references for the identify latency."),
+    workers: str = typer.Option("1,2", help="Server worker processes (serve --workers) for verify-claim."),
+    postgres: str | None = typer.Option(
+        None, "--postgres", help="Also run against this (empty) PostgreSQL database URL; it is filled with test data."
+    ),
     out: Path = typer.Option(Path("benchmarks/results/service.json"), "--out", help="JSON record."),
     markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
     json_out: bool = JsonOption,
@@ -63,14 +67,20 @@ def service(
     from inkproof.benchmark.report import update_section, write_json
     from inkproof.benchmark.service_load import run_service_benchmark, service_markdown
 
-    record = run_service_benchmark(
-        model,
-        clients=[int(c) for c in clients.split(",") if c.strip()],
-        seconds=seconds,
-        identify_sizes=[int(s) for s in identify_sizes.split(",") if s.strip()],
-    )
+    runs = [
+        run_service_benchmark(
+            model,
+            clients=[int(c) for c in clients.split(",") if c.strip()],
+            workers=[int(w) for w in workers.split(",") if w.strip()],
+            seconds=seconds,
+            identify_sizes=[int(s) for s in identify_sizes.split(",") if s.strip()],
+            postgres_url=url,
+        )
+        for url in ([None] if postgres is None else [None, postgres])
+    ]
+    record = {"runs": runs}
     write_json(out, record)
-    table = service_markdown(record)
+    table = service_markdown(runs)
     if markdown is not None:
         update_section(markdown, "service", table, title="REST service under load")
     if json_out:
