@@ -92,6 +92,34 @@ def service(
 
 @app.command()
 @reports_errors
+def batch(
+    model: Path | None = typer.Option(None, "--model", help="Model card (default: the bundled model)."),
+    pairs: int = typer.Option(100_000, min=1, help="Pairs in the synthetic manifest."),
+    writers: int = typer.Option(100, min=1, help="Synthetic writers (10 images each)."),
+    workers: int = typer.Option(2, min=1, help="Ray workers (local Ray)."),
+    kill_after: int = typer.Option(5, min=0, help="Kill -9 a second run after this many score partitions (0: no)."),
+    out: Path = typer.Option(Path("benchmarks/results/batch.json"), "--out", help="JSON record."),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Batch verification throughput: one process against `inkproof batch verify` on local Ray."""
+    from inkproof.benchmark.batch_throughput import batch_markdown, run_batch_benchmark
+    from inkproof.benchmark.report import update_section, write_json
+
+    record = run_batch_benchmark(model, pairs=pairs, writers=writers, workers=workers, kill_after=kill_after)
+    write_json(out, record)
+    table = batch_markdown(record)
+    if markdown is not None:
+        update_section(markdown, "batch", table, title="Batch verification on Ray")
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
+    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+
+
+@app.command()
+@reports_errors
 def accuracy(
     data: Path | None = typer.Option(
         None, "--data", help="Folder holding cedar/ and bhsig-hindi/ (default: ../shared/data)."
