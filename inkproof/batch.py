@@ -38,7 +38,7 @@ from inkproof.atomic import write_json_atomic
 from inkproof.errors import InkproofError
 
 PARTITION_PAIRS = 4096
-PARTITION_IMAGES = 1024
+PARTITION_IMAGES = 256
 JOB_FILE = "_job.json"
 PAIR_COLUMNS = ("reference", "query", "score", "decision", "label", "kind", "error")
 
