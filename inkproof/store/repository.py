@@ -1343,11 +1343,13 @@ class SignatureStore:
         product = self.card.head not in ("cosine", "euclidean")
         if product and force == "approximate":
             raise ValueError("a product head cannot be indexed; identification scores every reference")
-        self._read(self._check_compatible)
+        # Checks the store's model before the expensive part, and brings the index up to date.
+        index = self._read(self._check_compatible) if product else self._current_index()[0]
         gray = self._load_query(query)
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
-        candidates, kind, n = self._rank_writers(vector, top, force)
+        current = index if isinstance(index, ReferenceIndex) else None
+        candidates, kind, n = self._rank_writers(vector, top, force, index=current)
         return IdentificationResult(candidates, kind, n, self.model_tag, digest)
 
     @property
@@ -1467,11 +1469,13 @@ class SignatureStore:
         return int(count or 0) == len(ids) and (max_id is None if not len(ids) else int(max_id) == int(ids.max()))
 
     def _rank_writers(
-        self, vector: np.ndarray, top: int, force: IndexKind | None = None
+        self, vector: np.ndarray, top: int, force: IndexKind | None = None, *, index: ReferenceIndex | None = None
     ) -> tuple[tuple[Candidate, ...], str, int]:
-        """The ``top`` writers closest to an embedding, the search kind and the references searched."""
+        """The ``top`` writers closest to an embedding, the search kind and the references searched
+        (``index``: the identification index, when the caller has just brought it up to date)."""
         product = self.card.head not in ("cosine", "euclidean")
-        index = None if product else self._current_index()[0]
+        if index is None and not product:
+            index = self._current_index()[0]
         if index is not None and force in (None, index.kind):
             n = len(index)
             found = index.best_per_owner(vector, top)
