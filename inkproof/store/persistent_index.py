@@ -282,7 +282,8 @@ class ReferenceIndex:
             self.saved_at = time.monotonic()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(temporary, "wb") as handle:
+        # Owner-only, like a new SQLite store: embeddings are biometric templates.
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             handle.write(buffer.getbuffer())
             handle.flush()
             os.fsync(handle.fileno())

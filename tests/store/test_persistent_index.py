@@ -152,6 +152,7 @@ def test_missing_broken_stale_or_bypassed_files_are_rebuilt(verifier: Verifier, 
     assert status is not None and status.source == "database"
     path = store.index_path
     assert path is not None and path.parent == tmp_path and path.is_file()
+    assert path.stat().st_mode & 0o777 == 0o600  # embeddings are biometric templates
 
     def reopen() -> str:
         again = SignatureStore(open_database(url), cast(Any, fake))
