@@ -7,6 +7,7 @@ import typer
 
 from inkproof import __version__
 from inkproof.cli import (
+    batch_commands,
     benchmark_commands,
     clean_commands,
     data_commands,
@@ -43,6 +44,7 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(document_app, name="document")
 app.add_typer(train_commands.models_app, name="models")
 app.add_typer(benchmark_commands.app, name="benchmark")
+app.add_typer(batch_commands.app, name="batch")
 app.add_typer(clean_commands.cleaner_app, name="cleaner")
 app.command("synth")(synth_commands.synth)
 app.command("demo")(demo_commands.demo)

@@ -55,6 +55,10 @@ def service(
     clients: str = typer.Option("8,32", help="Concurrent verify-claim clients."),
     seconds: float = typer.Option(10.0, min=1.0, help="Seconds of load per client count."),
     identify_sizes: str = typer.Option("1000,100000", help="Enrolled references for the identify latency."),
+    workers: str = typer.Option("1,2", help="Server worker processes (serve --workers) for verify-claim."),
+    postgres: str | None = typer.Option(
+        None, "--postgres", help="Also run against this (empty) PostgreSQL database URL; it is filled with test data."
+    ),
     out: Path = typer.Option(Path("benchmarks/results/service.json"), "--out", help="JSON record."),
     markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
     json_out: bool = JsonOption,
@@ -63,16 +67,50 @@ def service(
     from inkproof.benchmark.report import update_section, write_json
     from inkproof.benchmark.service_load import run_service_benchmark, service_markdown
 
-    record = run_service_benchmark(
-        model,
-        clients=[int(c) for c in clients.split(",") if c.strip()],
-        seconds=seconds,
-        identify_sizes=[int(s) for s in identify_sizes.split(",") if s.strip()],
-    )
+    runs = [
+        run_service_benchmark(
+            model,
+            clients=[int(c) for c in clients.split(",") if c.strip()],
+            workers=[int(w) for w in workers.split(",") if w.strip()],
+            seconds=seconds,
+            identify_sizes=[int(s) for s in identify_sizes.split(",") if s.strip()],
+            postgres_url=url,
+        )
+        for url in ([None] if postgres is None else [None, postgres])
+    ]
+    record = {"runs": runs}
     write_json(out, record)
-    table = service_markdown(record)
+    table = service_markdown(runs)
     if markdown is not None:
         update_section(markdown, "service", table, title="REST service under load")
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
+    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+
+
+@app.command()
+@reports_errors
+def batch(
+    model: Path | None = typer.Option(None, "--model", help="Model card (default: the bundled model)."),
+    pairs: int = typer.Option(100_000, min=1, help="Pairs in the synthetic manifest."),
+    writers: int = typer.Option(100, min=1, help="Synthetic writers (10 images each)."),
+    workers: int = typer.Option(2, min=1, help="Ray workers (local Ray)."),
+    kill_after: int = typer.Option(5, min=0, help="Kill -9 a second run after this many score partitions (0: no)."),
+    out: Path = typer.Option(Path("benchmarks/results/batch.json"), "--out", help="JSON record."),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Batch verification throughput: one process against `inkproof batch verify` on local Ray."""
+    from inkproof.benchmark.batch_throughput import batch_markdown, run_batch_benchmark
+    from inkproof.benchmark.report import update_section, write_json
+
+    record = run_batch_benchmark(model, pairs=pairs, writers=writers, workers=workers, kill_after=kill_after)
+    write_json(out, record)
+    table = batch_markdown(record)
+    if markdown is not None:
+        update_section(markdown, "batch", table, title="Batch verification on Ray")
     if json_out:
         print_json(record)
         return

@@ -380,6 +380,15 @@ def serve(
         False, "--api-docs", help="Serve /docs and /redoc (their scripts come from a CDN); /openapi.json is always on."
     ),
     device: str = typer.Option("auto", help="auto, cpu, cuda or tensorrt."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="Worker processes sharing the store (each loads the model and the identification index; "
+        "on SQLite their writes take turns on the database's write lock).",
+    ),
+    index_dir: Path | None = typer.Option(
+        None, help="Folder of the identification index file (default: beside a SQLite store; none for PostgreSQL)."
+    ),
 ) -> None:
     """Serve the REST API (/api/v1, schema at /openapi.json) and the web UI (/)."""
     if no_auth and not _is_loopback(host):
@@ -392,15 +401,32 @@ def serve(
         console.print(f"[bold red]warning:[/] serving on {host} without API keys: anyone who can reach it has access")
     import uvicorn
 
-    from inkproof.service.app import ServiceSettings, create_app
+    from inkproof.service.app import SETTINGS_ENV, ServiceSettings, create_app, settings_to_environment
 
     database = db
     if demo:
         database, key = _prepare_demo(db, model)
         console.print(f"demo store {database}; API key: [bold]{key}[/] (also in {DEMO_DIR / 'demo-api-key.txt'})")
     settings = ServiceSettings(
-        model=model, database=database, require_api_key=not no_auth, device=device, api_docs=api_docs
+        model=model,
+        database=database,
+        require_api_key=not no_auth,
+        device=device,
+        api_docs=api_docs,
+        index_dir=str(index_dir) if index_dir is not None else None,
     )
     docs = f"http://{host}:{port}/docs" if api_docs else f"http://{host}:{port}/openapi.json"
     console.print(f"inkproof serving on http://{host}:{port}/  (API: {docs})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Several processes need the app as an import string; each builds it from these settings.
+    os.environ[SETTINGS_ENV] = settings_to_environment(settings)
+    uvicorn.run(
+        "inkproof.service.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+    )

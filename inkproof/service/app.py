@@ -21,8 +21,11 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -97,6 +100,9 @@ class ServiceSettings:
     # Occlusion patches re-embedded per evidence view: bounds its cost (about 1 ms each on 2 cores).
     evidence_max_patches: int = 96
     api_docs: bool = False  # /docs and /redoc load Swagger/ReDoc from a CDN: off unless asked for
+    # Identification index file: beside a SQLite store by default; a folder for PostgreSQL.
+    index_dir: str | None = None
+    load_index: bool = True  # load (or build) it at start, so the first identify does not wait
 
     @property
     def body_limits(self) -> BodyLimits:
@@ -376,6 +382,45 @@ class _Health:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _load_index(store: SignatureStore) -> None:
+    try:
+        status = store.load_index()
+    except InkproofError as exc:  # e.g. a store of another model: identify reports it per request
+        log.warning("identification index not loaded: %s", exc)
+        return
+    if status is not None:
+        log.info(
+            "identification index: %s, %d references, from %s in %.2f s",
+            status.kind,
+            status.references,
+            status.source,
+            status.seconds,
+        )
+
+
+SETTINGS_ENV = "INKPROOF_SERVICE_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The app for ``uvicorn --factory`` worker processes (``inkproof serve --workers N``): each
+    worker opens the store and model itself, from settings passed as JSON in the environment."""
+    values = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
+    for name in ("model", "detector", "cleaner"):
+        if values.get(name) is not None:
+            values[name] = Path(values[name])
+    return create_app(ServiceSettings(**values))
+
+
+def settings_to_environment(settings: ServiceSettings) -> str:
+    """``settings`` as the JSON :func:`app_from_environment` reads."""
+    values = {
+        field.name: (str(value) if isinstance(value, Path) else value)
+        for field in dataclasses.fields(settings)
+        for value in [getattr(settings, field.name)]
+    }
+    return json.dumps(values)
+
+
 def create_app(
     settings: ServiceSettings | None = None,
     *,
@@ -396,6 +441,7 @@ def create_app(
             verifier,
             accept_rule=settings.accept_rule,
             reject_rule=settings.reject_rule,
+            index_dir=settings.index_dir,
         )
     work = WorkPool(settings.work_threads, settings.work_queue)
     health_state = _Health(store)
@@ -436,9 +482,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         retention = asyncio.ensure_future(purge_review_images())
+        if settings.load_index:
+            await asyncio.to_thread(_load_index, the_store)
         try:
             yield
         finally:
+            with suppress(Exception):  # a late save only shortens the next start's catch-up
+                await asyncio.to_thread(the_store.save_index)
             retention.cancel()
             with suppress(asyncio.CancelledError):
                 await retention

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, defer
 
@@ -55,17 +55,26 @@ from inkproof.imaging import ImageSource, describe_source, image_digest, load_im
 from inkproof.preprocess import ink_mask
 from inkproof.store.database import Database, StoreError
 from inkproof.store.index import (
-    INDEX_THRESHOLD,
     EmbeddingSnapshot,
     IndexKind,
     SnapshotCache,
     best_row_per_owner,
+)
+from inkproof.store.persistent_index import (
+    EXACT_LIMIT,
+    SAVE_INTERVAL_S,
+    IndexKey,
+    IndexStatus,
+    ReferenceIndex,
+    changed_ids,
+    index_path_for,
 )
 from inkproof.store.quality import assess
 from inkproof.store.schema import (
     ApiKey,
     DocumentSignature,
     Reference,
+    ReferenceChange,
     StoreMeta,
     VerificationLog,
     Writer,
@@ -102,6 +111,8 @@ MAX_REVIEW_NOTE = 2000
 API_KEY_PREFIX = "ink_"
 MAX_EXTERNAL_ID_LENGTH = 255
 _WRITE_ATTEMPTS = 5
+# Key of the PostgreSQL advisory lock that numbers reference changes (held until commit).
+_PG_CHANGES_LOCK = 0x696E6B63  # "inkc"
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -476,6 +487,27 @@ def _is_transient(exc: Exception) -> bool:
     return "database is locked" in str(orig or exc)
 
 
+def record_changes(session: Session, added: Sequence[int], deleted: Sequence[int]) -> None:
+    """Number reference changes in the writing transaction, for identification indexes in other
+    processes. On PostgreSQL an advisory lock held until commit makes the numbers commit in order
+    (a reader never sees 11 before 10); SQLite serialises write transactions anyway."""
+    if not added and not deleted:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHANGES_LOCK})
+    last = int(session.scalar(select(func.max(ReferenceChange.seq))) or 0)
+    rows = [(int(i), True) for i in added] + [(int(i), False) for i in deleted]
+    session.execute(
+        insert(ReferenceChange),
+        [{"seq": last + n, "reference_id": i, "added": flag} for n, (i, flag) in enumerate(rows, start=1)],
+    )
+
+
+def changes_counter(session: Session) -> int:
+    """The number of the latest reference change (0 for none)."""
+    return int(session.scalar(select(func.max(ReferenceChange.seq))) or 0)
+
+
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -534,9 +566,10 @@ class SignatureStore:
         per_writer_min_references: int = 5,
         accept_threshold: float | None = None,
         reject_threshold: float | None = None,
-        index_threshold: int = INDEX_THRESHOLD,
+        index_threshold: int = EXACT_LIMIT,
         operating_point: str = "far-skilled-5",
         keep_claim_images: bool = False,
+        index_dir: str | Path | None = None,
     ) -> None:
         for name, rule in (("accept_rule", accept_rule), ("reject_rule", reject_rule)):
             if rule not in _RULES:
@@ -563,6 +596,9 @@ class SignatureStore:
         self._claims: tuple[ClaimsCalibration, Cohort | None] | None = None
         self._documents_lock = threading.Lock()
         self._snapshots = SnapshotCache()  # reference embeddings (ids, writer of each)
+        self.index_dir = index_dir
+        self._index: ReferenceIndex | None = None  # the persistent identification index
+        self._index_lock = threading.Lock()
         self._documents: DocumentStore | None = None
 
     @property
@@ -936,8 +972,10 @@ class SignatureStore:
 
         def work(session: Session) -> None:
             writer = self._find_writer(session, external_id)
+            gone = list(session.scalars(select(Reference.id).where(Reference.writer_id == writer.id)))
             session.execute(delete(Reference).where(Reference.writer_id == writer.id))
             session.execute(delete(Writer).where(Writer.id == writer.id))
+            record_changes(session, [], gone)
 
         self._write(work)
 
@@ -954,6 +992,7 @@ class SignatureStore:
             if owner != writer.id:
                 raise UnknownReferenceError(int(reference_id))
             session.execute(delete(Reference).where(Reference.id == int(reference_id)))
+            record_changes(session, [], [int(reference_id)])
             session.flush()
             if self._verifier is not None:
                 self._refit_writer(session, writer.id)
@@ -1051,6 +1090,7 @@ class SignatureStore:
                 )
             session.add_all(new.values())
             session.flush()
+            record_changes(session, [reference.id for reference in new.values()], [])
             results: dict[int, ImageOutcome] = {}
             reported: set[str] = set()
             for item in prepared:
@@ -1316,42 +1356,177 @@ class SignatureStore:
         product = self.card.head not in ("cosine", "euclidean")
         if product and force == "approximate":
             raise ValueError("a product head cannot be indexed; identification scores every reference")
-        self._read(self._check_compatible)
+        # Checks the store's model before the expensive part, and brings the index up to date.
+        index = self._read(self._check_compatible) if product else self._current_index()[0]
         gray = self._load_query(query)
         digest = image_digest(gray)
         vector = self._embed([gray])[0]
-        candidates, kind, n = self._rank_writers(vector, top, force)
+        current = index if isinstance(index, ReferenceIndex) else None
+        candidates, kind, n = self._rank_writers(vector, top, force, index=current)
         return IdentificationResult(candidates, kind, n, self.model_tag, digest)
 
-    def _rank_writers(
-        self, vector: np.ndarray, top: int, force: IndexKind | None = None
-    ) -> tuple[tuple[Candidate, ...], str, int]:
-        """The ``top`` writers closest to an embedding, the search kind and the references searched."""
-        product = self.card.head not in ("cosine", "euclidean")
-        snapshot = self._read(self._load_snapshot)
-        n = len(snapshot.ids)
-        if n == 0:
-            return (), "exact" if not product else "head", 0
+    @property
+    def index_path(self) -> Path | None:
+        """Where the identification index is saved (see :func:`index_path_for`)."""
+        return index_path_for(self.db.engine.url, self.model_tag, self.index_dir)
 
-        index = None
-        if not product:
-            index = self._snapshots.index(snapshot, self.card.head, threshold=self.index_threshold, force=force)
-        kind = "head" if index is None else index.kind
-        rows = best_row_per_owner(snapshot, vector, top, index=index, score=self.verifier.score_embeddings)
-        head_scores = self.verifier.score_embeddings(
-            np.repeat(vector[None, :], len(rows), axis=0), snapshot.matrix[rows]
+    def load_index(self) -> IndexStatus | None:
+        """Bring the identification index up to date now (a service calls it at start, so that the
+        first request does not wait): read from its file plus the changes since, else built from
+        the database and saved. ``None`` for product heads, which cannot be indexed."""
+        if self.card.head not in ("cosine", "euclidean"):
+            return None
+        started = time.perf_counter()
+        index, source = self._current_index()
+        return IndexStatus(
+            index.kind, len(index), index.counter, source, time.perf_counter() - started, _str(self.index_path)
         )
-        ranked = sorted(zip(rows, head_scores, strict=True), key=lambda item: (-float(item[1]), item[0]))
+
+    def save_index(self) -> bool:
+        """Save the in-memory index if it changed since it was last saved (at shutdown)."""
+        path = self.index_path
+        with self._index_lock:
+            index = self._index
+        if index is None or path is None or not index.dirty:
+            return False
+        index.save(path)
+        return True
+
+    def _current_index(self) -> tuple[ReferenceIndex, str]:
+        """The identification index as of the database's latest change, and where it came from."""
+
+        def state(session: Session) -> tuple[dict[str, str], int]:
+            return self._check_compatible(session), changes_counter(session)
+
+        meta, counter = self._read(state)
+        key = IndexKey(self.model_tag, meta.get(META_EMBEDDINGS_VERSION, ""), self.card.head, self.card.embedding_dim)
+        with self._index_lock:
+            index, source = self._index, "memory"
+            if index is None or index.key != key or index.counter > counter:
+                index, source = None, "database"
+                path = self.index_path
+                if path is not None:
+                    loaded = ReferenceIndex.load(path, key, exact_limit=self.index_threshold)
+                    if loaded is not None and loaded.counter <= counter:
+                        index, source = loaded, "file"
+                if index is not None:
+                    self._catch_up(index, counter)
+                    source = "file+changes" if index.dirty else "file"
+                    checked = index
+                    if not self._read(lambda session: self._matches_table(session, checked)):
+                        index = None  # rows written around the store: rebuild
+                        source = "database"
+                if index is None:
+                    index = self._build_index(key)
+                self._index = index
+            elif index.counter < counter:
+                self._catch_up(index, counter)
+                source = "changes"
+            index.exact_limit = self.index_threshold
+            index.ensure_kind()
+            path = self.index_path
+            if (
+                path is not None
+                and index.dirty
+                and (source == "database" or time.monotonic() - index.saved_at >= SAVE_INTERVAL_S)
+            ):
+                index.save(path)
+            return index, source
+
+    def _build_index(self, key: IndexKey) -> ReferenceIndex:
+        def read(session: Session) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            # The counter first: rows read after it may include later changes, which are
+            # applied again harmlessly (adds and deletes are idempotent).
+            counter = changes_counter(session)
+            foreign = session.scalar(select(func.count(Reference.id)).where(Reference.model_tag != self.model_tag))
+            if foreign:
+                raise StoreModelMismatchError("(mixed)", self.model_tag)
+            query = select(Reference.id, Reference.writer_id, Reference.embedding).order_by(Reference.id)
+            return counter, snapshot_arrays(session.execute(query), self.card.embedding_dim)
+
+        counter, (ids, owners, matrix) = self._read(read)
+        index = ReferenceIndex(key, exact_limit=self.index_threshold)
+        index.reset(ids, owners, matrix, counter)
+        self._catch_up(index, self._read(changes_counter))
+        return index
+
+    def _catch_up(self, index: ReferenceIndex, counter: int) -> None:
+        """Apply the changes numbered after the index's counter (up to at least ``counter``)."""
+        if index.counter >= counter:
+            return
+
+        def read(session: Session) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], list[int]]:
+            rows = session.execute(
+                select(ReferenceChange.seq, ReferenceChange.reference_id, ReferenceChange.added).where(
+                    ReferenceChange.seq > index.counter
+                )
+            ).all()
+            added, deleted = changed_ids([(int(a), int(b), bool(c)) for a, b, c in rows])
+            # An id added then deleted by a later change not yet read is simply absent here.
+            query = (
+                select(Reference.id, Reference.writer_id, Reference.embedding)
+                .where(Reference.id.in_(added))
+                .order_by(Reference.id)
+            )
+            arrays = snapshot_arrays(session.execute(query), self.card.embedding_dim)
+            missing = sorted(set(added) - {int(i) for i in arrays[0]})
+            return max([counter, *(int(r[0]) for r in rows)]), arrays, deleted + missing
+
+        new_counter, arrays, deleted = self._read(read)
+        index.apply(arrays, deleted, new_counter)
+
+    @staticmethod
+    def _matches_table(session: Session, index: ReferenceIndex) -> bool:
+        count, max_id = session.execute(select(func.count(Reference.id), func.max(Reference.id))).one()
+        ids = index.live()[0]
+        return int(count or 0) == len(ids) and (max_id is None if not len(ids) else int(max_id) == int(ids.max()))
+
+    def _rank_writers(
+        self, vector: np.ndarray, top: int, force: IndexKind | None = None, *, index: ReferenceIndex | None = None
+    ) -> tuple[tuple[Candidate, ...], str, int]:
+        """The ``top`` writers closest to an embedding, the search kind and the references searched
+        (``index``: the identification index, when the caller has just brought it up to date)."""
+        product = self.card.head not in ("cosine", "euclidean")
+        if index is None and not product:
+            index = self._current_index()[0]
+        if index is not None and force in (None, index.kind):
+            n = len(index)
+            found = index.best_per_owner(vector, top)
+            kind: str = index.kind
+            reference_ids = [r for r, _, _ in found]
+            owners = [o for _, o, _ in found]
+            matrix = np.stack([e for _, _, e in found]) if found else np.zeros((0, vector.shape[0]), np.float32)
+        else:
+            # Product heads score every reference; a forced other kind is built for the call.
+            snapshot = self._read(self._load_snapshot)
+            n = len(snapshot.ids)
+            searched = None
+            if not product and n:
+                searched = self._snapshots.index(snapshot, self.card.head, threshold=self.index_threshold, force=force)
+            kind = "head" if product else (searched.kind if searched is not None else "exact")
+            rows = (
+                best_row_per_owner(snapshot, vector, top, index=searched, score=self.verifier.score_embeddings)
+                if n
+                else []
+            )
+            reference_ids = [int(snapshot.ids[r]) for r in rows]
+            owners = [int(snapshot.owners[r]) for r in rows]
+            matrix = snapshot.matrix[rows]
+        if n == 0 or not owners:
+            return (), kind, n
+        head_scores = self.verifier.score_embeddings(np.repeat(vector[None, :], len(owners), axis=0), matrix)
+        ranked = sorted(
+            zip(reference_ids, owners, head_scores, strict=True), key=lambda item: (-float(item[2]), item[0])
+        )
 
         def describe(session: Session) -> dict[int, tuple[str, str]]:
-            writer_ids = [int(snapshot.owners[row]) for row in rows]
+            writer_ids = owners
             query_ = select(Writer.id, Writer.external_id, Writer.display_name).where(Writer.id.in_(writer_ids))
             return {wid: (ext, name) for wid, ext, name in session.execute(query_)}
 
         names = self._read(describe)
         candidates: list[Candidate] = []
-        for row, value in ranked:
-            writer_id = int(snapshot.owners[row])
+        for reference_id, writer_id, value in ranked:
             if writer_id not in names:  # deleted since the snapshot
                 continue
             external, display = names[writer_id]
@@ -1362,7 +1537,7 @@ class SignatureStore:
                     external_id=external,
                     display_name=display,
                     score=float(value),
-                    reference_id=int(snapshot.ids[row]),
+                    reference_id=int(reference_id),
                 )
             )
         return tuple(candidates), kind, n
@@ -1736,6 +1911,10 @@ class SignatureStore:
             )
 
         return self._read(work)
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _index(outcome: ImageOutcome) -> int:

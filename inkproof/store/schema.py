@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -248,6 +249,19 @@ class WriterScoring(Base):
     fitted_at: Mapped[dt.datetime] = mapped_column(nullable=False, default=utcnow)
 
 
+class ReferenceChange(Base):
+    """One reference enrolled (``added``) or deleted, numbered by a store-wide counter: processes
+    holding an identification index apply the changes after the number they have seen
+    (:mod:`inkproof.store.persistent_index`). Numbers are given under a lock held until commit, so
+    they become visible in order."""
+
+    __tablename__ = "reference_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reference_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    added: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
 class StoreMeta(Base):
     """Store-wide facts: ``model_tag`` and ``embedding_dim`` of the stored embeddings, and
     ``reindex_in_progress`` while a reindex runs."""
@@ -266,6 +280,7 @@ __all__ = [
     "Document",
     "DocumentSignature",
     "Reference",
+    "ReferenceChange",
     "StoreMeta",
     "UTCDateTime",
     "VerificationLog",
