@@ -3,11 +3,10 @@ writer: the store's kill harness (tests/store/test_kill.py), driven through the 
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from inkproof.store import open_database
-from tests.store.test_kill import kill_during
+from tests.store.test_kill import killed_enrollments_leave_whole_writers
 
 REFERENCES = 20
 
@@ -64,24 +63,6 @@ def test_killed_service_enrollments_leave_no_partial_writer(
     database = tmp_path / "kill.db"
     open_database(database).dispose()
     images = [str(p) for p in sorted((synthetic_root / "W001" / "genuine").glob("*.png"))]
-    rng = random.Random(20261203)
-    committed: set[str] = set()
-    for run in range(3):
-        args = [str(database), str(service_model), str(run), str(REFERENCES), *images]
-        pause = 0.0 if run == 0 else rng.uniform(0.5, 3.0)
-        committed |= kill_during(SERVICE_ENROLLER, args, inside=REFERENCES if run == 0 else None, pause=pause)
-        if run == 0:
-            assert not committed  # killed inside the first request's transaction
-        with open_database(database) as db, db.engine.connect() as connection:
-            assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-            counts: dict[str, int] = dict(
-                connection.exec_driver_sql(
-                    "SELECT w.external_id, count(r.id) FROM writers w "
-                    "LEFT JOIN signature_references r ON r.writer_id = w.id GROUP BY w.external_id"
-                ).all()
-            )
-        assert all(count == REFERENCES for count in counts.values()), counts
-        assert committed <= set(counts)
-        assert len(set(counts) - committed) <= 1
-        if run == 0:
-            assert "K0_0" not in counts
+    killed_enrollments_leave_whole_writers(
+        SERVICE_ENROLLER, service_model, database, images, references=REFERENCES, seed=20261203, pauses=(0.5, 3.0)
+    )

@@ -93,35 +93,51 @@ def kill_during(script: str, args: Sequence[str], *, inside: int | None, pause: 
     return {line.split()[1] for line in out.splitlines() if line.startswith("committed")}
 
 
-def test_killed_enrollments_leave_no_partial_writer(store_model: Path, synthetic_root: Path, tmp_path: Path) -> None:
-    database = tmp_path / "kill.db"
-    open_database(database).dispose()
-    images = [str(p) for p in sorted((synthetic_root / "W001" / "genuine").glob("*.png"))]
-    rng = random.Random(20240601)
+def killed_enrollments_leave_whole_writers(
+    script: str,
+    model: Path,
+    database: Path,
+    images: Sequence[str],
+    *,
+    references: int,
+    seed: int,
+    pauses: tuple[float, float],
+) -> dict[str, int]:
+    """Kill an enrolling ``script`` three times: first right after a transaction's references were
+    written (inside it), then at random moments in ``pauses`` seconds. After every kill the SQLite
+    store is intact and each writer complete (``references`` rows) or absent; the final counts."""
+    rng = random.Random(seed)
     committed: set[str] = set()
-    # First a kill right after the references were written (inside the transaction), then kills
-    # at random moments.
+    counts: dict[str, int] = {}
     for run in range(3):
-        args = [str(database), str(store_model), str(run), str(REFERENCES), *images]
-        pause = 0.0 if run == 0 else rng.uniform(0.2, 2.5)
-        committed |= kill_during(ENROLLER, args, inside=REFERENCES if run == 0 else None, pause=pause)
+        args = [str(database), str(model), str(run), str(references), *images]
+        pause = 0.0 if run == 0 else rng.uniform(*pauses)
+        committed |= kill_during(script, args, inside=references if run == 0 else None, pause=pause)
         if run == 0:
             assert not committed  # killed inside the first enrollment's transaction
-
-        # After every kill: the store opens, is intact, and each writer is complete or absent.
         with open_database(database) as db, db.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-            counts: dict[str, int] = dict(
+            counts = dict(
                 connection.exec_driver_sql(
                     "SELECT w.external_id, count(r.id) FROM writers w "
                     "LEFT JOIN signature_references r ON r.writer_id = w.id GROUP BY w.external_id"
                 ).all()
             )
-        assert all(count == REFERENCES for count in counts.values()), counts
+        assert all(count == references for count in counts.values()), counts
         assert committed <= set(counts)  # everything reported committed survived the kill
         assert len(set(counts) - committed) <= 1  # at most the one committed just before the kill
         if run == 0:
             assert "K0_0" not in counts  # its rows were written but never committed
+    return counts
+
+
+def test_killed_enrollments_leave_no_partial_writer(store_model: Path, synthetic_root: Path, tmp_path: Path) -> None:
+    database = tmp_path / "kill.db"
+    open_database(database).dispose()
+    images = [str(p) for p in sorted((synthetic_root / "W001" / "genuine").glob("*.png"))]
+    counts = killed_enrollments_leave_whole_writers(
+        ENROLLER, store_model, database, images, references=REFERENCES, seed=20240601, pauses=(0.2, 2.5)
+    )
     # The file is a plain SQLite database that other tools can read too.
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT count(*) FROM writers").fetchone()[0] == len(counts)
