@@ -8,6 +8,7 @@ import torch
 
 from inkproof.models import MultiscaleConfig, build_model, model_config
 from inkproof.models.multiscale import _bounds, part_pool
+from tests.training.test_trainer import tiny_config
 
 SIZE = (48, 72)
 
@@ -59,28 +60,17 @@ def test_both_branches_receive_gradients(name: str) -> None:
 
 def test_multiscale_trains_with_cotuplet_and_pseudo_forgeries_and_exports(synthetic_root: Path, tmp_path: Path) -> None:
     from inkproof.export.onnx_export import export_onnx
-    from inkproof.preprocess import PreprocessConfig
     from inkproof.runtime.engine import Engine
-    from inkproof.training.config import TrainConfig
     from inkproof.training.trainer import train
 
-    config = TrainConfig(
-        data=(str(synthetic_root),),
-        preprocess=PreprocessConfig(height=48, width=72),
+    config = tiny_config(
+        synthetic_root,
         model="ms-compact",
         model_settings={"width": 8, "depth": (1, 1, 1, 1), "embedding_dim": 32, "regional_channels": 8},
         loss="cosface",
         skilled_weight=1.0,
         skilled_term="cotuplet",
         pseudo_forgeries_per_writer=1,
-        epochs=1,
-        batches_per_epoch=2,
-        writers_per_batch=3,
-        samples_per_writer=2,
-        validation_pairs=4,
-        split_fractions=(0.6, 0.2, 0.2),
-        num_workers=0,
-        tensorboard=False,
     )
     result = train(config, tmp_path / "run", progress=False, cache_dir=tmp_path / "cache")
     assert np.isfinite(result.history[0]["train_loss"])

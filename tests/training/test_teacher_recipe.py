@@ -47,8 +47,8 @@ def test_recipe_is_the_forgery_aware_gpu_teacher() -> None:
 
 
 def test_teacher_recipe_writes_embeddings_a_student_distils_from(synthetic_root: Path, tmp_path: Path) -> None:
-    from inkproof.training.config import TrainConfig
     from inkproof.training.trainer import train
+    from tests.training.test_trainer import tiny_config
 
     cache = tmp_path / "cache"
     result = train_teacher({**TINY, "data": [str(synthetic_root)]}, tmp_path / "teacher", views=2, cache_dir=cache)
@@ -64,21 +64,13 @@ def test_teacher_recipe_writes_embeddings_a_student_distils_from(synthetic_root:
     agreement = (views[:, 0] * views[:, 1]).sum(dim=1)
     assert not torch.allclose(views[:, 0], views[:, 1]) and float(agreement.mean()) > 0.5
 
-    student = TrainConfig(
-        data=(str(synthetic_root),),
-        preprocess=TINY["preprocess"],  # type: ignore[arg-type]
+    student = tiny_config(
+        synthetic_root,
         model="compact",
         model_settings={"width": 8, "depth": (1, 1, 1, 1), "embedding_dim": 16},
         loss="cosface",
         teacher=str(result.embeddings_path),
-        epochs=1,
         batches_per_epoch=1,
-        writers_per_batch=3,
-        samples_per_writer=2,
-        validation_pairs=4,
-        split_fractions=(0.6, 0.2, 0.2),
-        num_workers=0,
-        tensorboard=False,
     )
     distilled = train(student, tmp_path / "student", progress=False, cache_dir=cache)
     assert distilled.history[0]["train_loss"] > 0
