@@ -334,6 +334,7 @@ def _worker_spec(settings: ServiceSettings, store: SignatureStore) -> WorkerSpec
         reject_threshold=store.custom_reject,
         per_writer_min_references=store.per_writer_min_references,
         index_threshold=store.index_threshold,
+        index_dir=str(store.index_dir) if store.index_dir is not None else None,
         detector=str(settings.detector) if settings.detector is not None else None,
         cleaner=str(settings.cleaner) if settings.cleaner is not None else None,
         clean_documents=settings.clean_documents,

@@ -71,6 +71,7 @@ class WorkerSpec:
     reject_threshold: float | None
     per_writer_min_references: int
     index_threshold: int
+    index_dir: str | None  # the app's saved identification index, so a worker loads it, not rebuilds it
     detector: str | None
     cleaner: str | None
     clean_documents: bool
@@ -174,6 +175,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:  # pragma: no cover
             reject_threshold=spec.reject_threshold,
             per_writer_min_references=spec.per_writer_min_references,
             index_threshold=spec.index_threshold,
+            index_dir=spec.index_dir,
         )
         detector = PageDetector.from_card(spec.detector, threads=spec.threads)
         cleaner = SignatureCleaner(spec.cleaner, threads=spec.threads) if spec.clean_documents else None
