@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from inkproof.atomic import write_json_atomic
-from inkproof.evaluation.metrics import calibrate_thresholds, equal_error_rate
+from inkproof.evaluation.metrics import calibrate_thresholds, equal_error_rate, labelled_scores
 
 CALIBRATION_FILE = "document-search.json"
 
@@ -154,13 +154,11 @@ def run_document_search_benchmark(
                 matrices[side] = _score_matrix(_embed(crops, verifier, active), verifier)
             val = sides["validation"]
             same, different = pair_scores(matrices["validation"], [c.signer for c in val], [c.group for c in val])
-            labels = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
-            calibrated = calibrate_thresholds(labels, np.concatenate([same, different]))
+            calibrated = calibrate_thresholds(*labelled_scores(same, different))
             accept, reject = float(calibrated.far_1), float(calibrated.eer)
             test = sides["test"]
             signers, groups = [c.signer for c in test], [c.group for c in test]
             t_same, t_diff = pair_scores(matrices["test"], signers, groups)
-            t_labels = np.concatenate([np.ones(len(t_same)), np.zeros(len(t_diff))])
             card_accept, card_reject = verifier.card.threshold("far_1"), verifier.card.threshold("eer")
             entry["validation"] = {
                 "same_signer_pairs": len(same),
@@ -173,7 +171,7 @@ def run_document_search_benchmark(
                 **retrieval(matrices["test"], signers, groups),
                 "same_signer_pairs": len(t_same),
                 "different_signer_pairs": len(t_diff),
-                "eer": float(equal_error_rate(t_labels, np.concatenate([t_same, t_diff])).eer),
+                "eer": float(equal_error_rate(*labelled_scores(t_same, t_diff)).eer),
                 "same_signer_median_score": float(np.median(t_same)) if len(t_same) else float("nan"),
                 # Decisions as search reports them: "no_match" below reject, "match" at accept or above.
                 "crop_thresholds": _decision_rates(t_same, t_diff, accept, reject),

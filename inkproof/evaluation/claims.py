@@ -41,7 +41,7 @@ from inkproof.claims import (
     score_claim,
     settings_for,
 )
-from inkproof.evaluation.metrics import equal_error_rate, threshold_at_far
+from inkproof.evaluation.metrics import equal_error_rate, labelled_scores, threshold_at_far
 from inkproof.evaluation.references import MIN_RANDOM_PER_WRITER, ReferenceSample
 
 DEFAULT_KS = (1, 3, 5, 10)
@@ -217,8 +217,7 @@ def _eer(positive: np.ndarray, *negatives: np.ndarray) -> tuple[float, float]:
     negative = np.concatenate(negatives)
     if positive.size == 0 or negative.size == 0:
         return math.nan, math.nan
-    labels = np.concatenate([np.ones(positive.size, np.int64), np.zeros(negative.size, np.int64)])
-    result = equal_error_rate(labels, np.concatenate([positive, negative]))
+    result = equal_error_rate(*labelled_scores(positive, negative))
     return result.eer, result.threshold
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "evaluate_scores",
     "far",
     "frr",
+    "labelled_scores",
     "per_writer_eer",
     "roc_curve",
     "threshold_at_far",
@@ -302,6 +303,14 @@ class EqualErrorRate:
 
     eer: float
     threshold: float
+
+
+def labelled_scores(positive_scores: npt.ArrayLike, negative_scores: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` for the metrics above from genuine (label 1) and impostor (label 0) scores."""
+    positive = np.asarray(positive_scores, dtype=np.float64).ravel()
+    negative = np.asarray(negative_scores, dtype=np.float64).ravel()
+    labels = np.concatenate([np.ones(positive.size, np.int64), np.zeros(negative.size, np.int64)])
+    return labels, np.concatenate([positive, negative])
 
 
 def equal_error_rate(labels: npt.ArrayLike, scores: npt.ArrayLike) -> EqualErrorRate:

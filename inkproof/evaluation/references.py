@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
-from inkproof.evaluation.metrics import equal_error_rate
+from inkproof.evaluation.metrics import equal_error_rate, labelled_scores
 
 __all__ = ["FUSIONS", "ReferenceResult", "ReferenceSample", "reference_set_evaluation"]
 
@@ -281,9 +281,7 @@ def _result(k: int, fusion: str, acc: _Pool) -> ReferenceResult:
     random = np.concatenate(acc.random)
 
     def eer(*forgeries: np.ndarray) -> float:
-        negatives = np.concatenate(forgeries)
-        labels = np.concatenate([np.ones(genuine.size, np.int64), np.zeros(negatives.size, np.int64)])
-        return equal_error_rate(labels, np.concatenate([genuine, negatives])).eer
+        return equal_error_rate(*labelled_scores(genuine, np.concatenate(forgeries))).eer
 
     return ReferenceResult(
         k=k,

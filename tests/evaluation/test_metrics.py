@@ -537,3 +537,13 @@ def test_apply_validation_threshold_validates_rule() -> None:
     test_scores, test_labels, test_kinds, _ = _constructed_test_set()
     with pytest.raises(ValueError, match="unknown threshold rule"):
         apply_validation_threshold(val_labels, val_scores, test_scores, test_labels, test_kinds, rule="best")
+
+
+def test_labelled_scores_puts_genuine_first_with_label_one() -> None:
+    from inkproof.evaluation.metrics import labelled_scores
+
+    labels, scores = labelled_scores([0.9, 0.8], np.array([[0.1], [0.2], [0.85]]))
+    assert labels.tolist() == [1, 1, 0, 0, 0]
+    assert scores.tolist() == [0.9, 0.8, 0.1, 0.2, 0.85]
+    # One impostor (0.85) above one genuine (0.8): EER is between the two error rates it can reach.
+    assert 0.0 < equal_error_rate(labels, scores).eer <= 0.5
