@@ -126,10 +126,10 @@ def run_document_search_benchmark(
 
     With ``calibration_out`` the cleaned-crop thresholds are written there (a JSON beside the model).
     """
+    from inkproof.artifact import model_tag_of
     from inkproof.document.cleaner import SignatureCleaner
     from inkproof.document.detector_training import DetectorTrainingConfig, tobacco_splits
     from inkproof.document.tobacco import load_tobacco800
-    from inkproof.store.repository import model_tag_of
     from inkproof.verifier import Verifier
 
     began = time.perf_counter()

@@ -110,8 +110,8 @@ def _add_random_references(database: Path | str, model: Path | None, count: int,
     """``count`` references with random unit embeddings, one per synthetic writer, in bulk."""
     from sqlalchemy import insert
 
+    from inkproof.artifact import model_tag_of
     from inkproof.store import open_database
-    from inkproof.store.repository import model_tag_of
     from inkproof.store.schema import Reference, Writer, utcnow
     from inkproof.verifier import Verifier
 

@@ -51,7 +51,8 @@ from inkproof.service.errors import SERVER_ERROR_MESSAGE, ServiceError, clean_me
 from inkproof.service.jobs import DocumentJob, DocumentJobs, WorkerSpec, document_report
 from inkproof.service.limits import BodyLimits, RequestGuard
 from inkproof.store.database import open_database
-from inkproof.store.repository import MAX_REVIEW_NOTE, SignatureStore
+from inkproof.store.repository import SignatureStore
+from inkproof.store.review import MAX_REVIEW_NOTE
 from inkproof.validation import MAX_ROW_ID, MAX_TEXT_LENGTH, clean_identifier, clean_text, clean_threshold
 from inkproof.verifier import Verifier
 

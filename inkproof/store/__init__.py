@@ -10,6 +10,7 @@ SQLAlchemy 2.0 on SQLite (default) or PostgreSQL, with Alembic migrations applie
 Torch-free: only numpy, Pillow, onnxruntime (through the verifier) and SQLAlchemy.
 """
 
+from inkproof.artifact import model_tag_of
 from inkproof.store.database import Database, DatabaseError, StoreError, open_database, resolve_url
 from inkproof.store.documents import (
     DocumentDetail,
@@ -26,6 +27,17 @@ from inkproof.store.documents import (
     SignatureInput,
     UnknownDocumentError,
 )
+from inkproof.store.errors import (
+    ApiKeyError,
+    InvalidWriterIdError,
+    ModelRequiredError,
+    NoReferencesError,
+    QualityError,
+    ReindexInProgressError,
+    ReviewError,
+    StoreModelMismatchError,
+    UnknownReferenceError,
+)
 from inkproof.store.index import (
     INDEX_THRESHOLD,
     ApproximateIndex,
@@ -35,30 +47,20 @@ from inkproof.store.index import (
     build_index,
 )
 from inkproof.store.quality import QualityReport, assess
-from inkproof.store.repository import (
-    ApiKeyError,
+from inkproof.store.repository import SignatureStore
+from inkproof.store.results import (
     ApiKeyInfo,
     Candidate,
     ClaimResult,
     EnrollResult,
     IdentificationResult,
     ImageOutcome,
-    InvalidWriterIdError,
-    ModelRequiredError,
-    NoReferencesError,
-    QualityError,
     ReferenceInfo,
     ReferenceScore,
-    ReindexInProgressError,
-    ReviewError,
     ReviewItem,
-    SignatureStore,
     StoreInfo,
-    StoreModelMismatchError,
-    UnknownReferenceError,
     WriterDetail,
     WriterInfo,
-    model_tag_of,
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inkproof.errors import InkproofError
-from inkproof.store.repository import ReviewItem
+from inkproof.store.results import ReviewItem
 
 __all__ = ["AUDIT_FIELDS", "AuditFormatError", "parse_since", "rows", "write_log"]
 

@@ -48,20 +48,19 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from inkproof.errors import InvalidImageError
-from inkproof.imaging import ImageSource, describe_source
+from inkproof.imaging import ImageSource, describe_source, image_digest
 from inkproof.store.database import StoreError
-from inkproof.store.index import EmbeddingSnapshot, IndexKind, SnapshotCache, best_row_per_owner
-from inkproof.store.quality import assess
-from inkproof.store.repository import (
+from inkproof.store.errors import StoreModelMismatchError
+from inkproof.store.helpers import (
     META_EMBEDDINGS_VERSION,
-    StoreModelMismatchError,
-    _embedding_bytes,
-    _embedding_matrix,
-    _Result,
+    embedding_bytes,
+    embedding_matrix,
     encode_png,
-    image_digest,
     snapshot_arrays,
 )
+from inkproof.store.index import EmbeddingSnapshot, IndexKind, SnapshotCache, best_row_per_owner
+from inkproof.store.quality import assess
+from inkproof.store.results import JsonResult
 from inkproof.store.schema import Document, DocumentSignature, Writer, utcnow
 
 if TYPE_CHECKING:
@@ -149,7 +148,7 @@ class SignatureInput:
 
 
 @dataclass(frozen=True)
-class DocumentSignatureInfo(_Result):
+class DocumentSignatureInfo(JsonResult):
     id: int
     page: int
     box: Box
@@ -162,7 +161,7 @@ class DocumentSignatureInfo(_Result):
 
 
 @dataclass(frozen=True)
-class DocumentInfo(_Result):
+class DocumentInfo(JsonResult):
     id: int
     name: str
     file_sha256: str
@@ -173,7 +172,7 @@ class DocumentInfo(_Result):
 
 
 @dataclass(frozen=True)
-class DocumentDetail(_Result):
+class DocumentDetail(JsonResult):
     id: int
     name: str
     file_sha256: str
@@ -184,7 +183,7 @@ class DocumentDetail(_Result):
 
 
 @dataclass(frozen=True)
-class IndexedDocument(_Result):
+class IndexedDocument(JsonResult):
     """The stored document; ``created`` is False when these file bytes were indexed before."""
 
     document: DocumentDetail
@@ -192,7 +191,7 @@ class IndexedDocument(_Result):
 
 
 @dataclass(frozen=True)
-class DocumentMatch(_Result):
+class DocumentMatch(JsonResult):
     rank: int
     document_id: int
     name: str
@@ -206,7 +205,7 @@ class DocumentMatch(_Result):
 
 
 @dataclass(frozen=True)
-class DocumentSearchResult(_Result):
+class DocumentSearchResult(JsonResult):
     matches: tuple[DocumentMatch, ...]
     index: str  # "exact", "approximate" or "head" (product heads: every signature scored)
     signatures: int  # how many stored signatures were searched
@@ -221,7 +220,7 @@ FolderStatus = Literal["indexed", "existing", "failed"]
 
 
 @dataclass(frozen=True)
-class FolderEntry(_Result):
+class FolderEntry(JsonResult):
     source: str  # path relative to the folder (the document's name when indexed)
     status: FolderStatus
     document_id: int | None
@@ -232,7 +231,7 @@ class FolderEntry(_Result):
 
 
 @dataclass(frozen=True)
-class FolderIndexResult(_Result):
+class FolderIndexResult(JsonResult):
     folder: str
     entries: tuple[FolderEntry, ...]
 
@@ -613,7 +612,7 @@ class DocumentStore:
                         writer_id=found[0] if known and found is not None else None,
                         writer_score=float(found[1]) if known and found is not None else None,
                         created_at=now,
-                        embedding=_embedding_bytes(embedding),
+                        embedding=embedding_bytes(embedding),
                         crop_png=png,
                     )
                 )
@@ -766,7 +765,7 @@ class DocumentStore:
             rows = store._read(fetch)
             if not rows:
                 return updated
-            found = self._identify(_embedding_matrix([blob for _, blob in rows], dim))
+            found = self._identify(embedding_matrix([blob for _, blob in rows], dim))
 
             def write(session: Session, rows: list[tuple[int, bytes]] = rows, found: Any = found) -> None:
                 wanted = {item[0] for item in found if item is not None}

@@ -27,7 +27,7 @@ from inkproof.evidence.record import (
 )
 from inkproof.imaging import ImageSource, image_digest, load_image
 from inkproof.store.database import StoreError
-from inkproof.store.repository import _embedding_matrix, _fuse
+from inkproof.store.helpers import embedding_matrix, fuse_scores
 from inkproof.store.schema import Reference, WriterScoring
 
 if TYPE_CHECKING:
@@ -132,14 +132,14 @@ def claim_evidence(
     if complete:
         raw_used = np.array([recomputed[i] for i in used], dtype=np.float64)
         if method in FUSIONS:
-            fused = float(_fuse(raw_used, method))
+            fused = float(fuse_scores(raw_used, method))
         elif scoring is not None and scoring.method == method and [int(i) for i in scoring.reference_ids] == used:
             claims = store.claims
             blobs = [references[i][2] for i in used]
             result = score_claim(
                 method,
                 store._embed([gray]),
-                _embedding_matrix(blobs, store.card.embedding_dim),
+                embedding_matrix(blobs, store.card.embedding_dim),
                 cohort=claims[1] if claims is not None else None,
                 model=WriterModel.from_dict(scoring.parameters) if scoring.parameters else None,
                 pair_matrix=store._pair_matrix,

@@ -649,7 +649,7 @@ def _teacher_embeddings(
 
     assert config.teacher is not None
     if config.teacher.endswith(".safetensors"):  # embeddings precomputed by the GPU teacher recipe
-        from inkproof.training.teacher import load_teacher_embeddings
+        from inkproof.training.teacher_embeddings import load_teacher_embeddings
 
         return load_teacher_embeddings(config.teacher, selection.paths).to(device)
     teacher = load_scorer(config.teacher, device=str(device) if device.type == "cuda" else "cpu")

@@ -104,7 +104,7 @@ def test_log_export_csv_quotes_typed_text_not_scores() -> None:
     import io
 
     from inkproof.store.audit import write_log
-    from inkproof.store.repository import ReferenceScore, ReviewItem
+    from inkproof.store.results import ReferenceScore, ReviewItem
 
     now = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
     item = ReviewItem(

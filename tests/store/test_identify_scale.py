@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sqlalchemy import insert
 
-from inkproof.imaging import ImageSource, load_image
+from inkproof.imaging import ImageSource, image_digest, load_image
 from inkproof.store import SignatureStore, open_database
-from inkproof.store.repository import META_EMBEDDING_DIM, META_MODEL_TAG, image_digest
+from inkproof.store.helpers import META_EMBEDDING_DIM, META_MODEL_TAG
 from inkproof.store.schema import Reference, StoreMeta, Writer, utcnow
 from inkproof.verifier import Verifier
 from tests.helpers import draw_scribble

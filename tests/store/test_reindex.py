@@ -16,7 +16,7 @@ from inkproof.store import (
     SignatureStore,
     StoreModelMismatchError,
 )
-from inkproof.store.repository import META_MODEL_TAG, META_REINDEX
+from inkproof.store.helpers import META_MODEL_TAG, META_REINDEX
 from inkproof.store.schema import Reference, StoreMeta
 from inkproof.verifier import Verifier
 

@@ -10,13 +10,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from inkproof.training.teacher import (
-    EMBEDDINGS_FILE,
-    TEACHER_GPU_RECIPE,
-    TeacherEmbeddingsError,
-    load_teacher_embeddings,
-    train_teacher,
-)
+from inkproof.training.teacher import TEACHER_GPU_RECIPE, train_teacher
+from inkproof.training.teacher_embeddings import EMBEDDINGS_FILE, TeacherEmbeddingsError, load_teacher_embeddings
 
 # The recipe with the Lite0 trunk swapped for a tiny compact one: the same multiscale model, loss
 # and code path, in seconds on a CPU.
