@@ -242,6 +242,16 @@ class Verifier:
     def embed_many(self, sources: Sequence[ImageSource]) -> np.ndarray:
         return self.engine.embed_sources(sources)
 
+    def embed_query(self, gray: np.ndarray, description: str = "image") -> np.ndarray:
+        """The (D,) embedding of one decoded query image, refused with :class:`NoInkError` when
+        it holds no ink (a blank query would match every blank reference). The check reads the
+        model input, all zero exactly when the preprocessing found no ink, so the image is not
+        blurred a second time: on a request's path that pass cost as much as the network."""
+        model_input = self.engine.prepare(gray)
+        if not model_input.any():
+            raise NoInkError(description)
+        return self.engine.embed(model_input[None])[0]
+
     def score_embeddings(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self.engine.score(a, b)
 

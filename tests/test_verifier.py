@@ -61,6 +61,17 @@ def test_batch_matches_single_and_embeddings(verifier: Verifier, synthetic_root:
     assert embedding.preprocess_version == verifier.card.preprocess_version
 
 
+def test_embed_query_matches_embed_and_refuses_a_blank_image(verifier: Verifier, synthetic_root: Path) -> None:
+    from inkproof.errors import NoInkError
+    from inkproof.imaging import load_image
+
+    reference, _, _ = _pair(synthetic_root)
+    vector = verifier.embed_query(load_image(reference))
+    assert vector == pytest.approx(verifier.embed(reference).vector, abs=1e-6)
+    with pytest.raises(NoInkError, match=r"blank\.png"):
+        verifier.embed_query(np.full((120, 300), 236, np.uint8), "blank.png")
+
+
 def test_inputs_of_every_kind(verifier: Verifier, synthetic_root: Path) -> None:
     reference, same, _ = _pair(synthetic_root)
     from PIL import Image

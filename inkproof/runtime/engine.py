@@ -107,6 +107,8 @@ class Engine:
         """(N, H, W) model inputs, preprocessed in parallel (order kept)."""
         if not sources:
             return np.zeros((0, *self.preprocess_config.input_size), dtype=np.float32)
+        if len(sources) == 1:  # one image (a request): a hop to the pool would only add latency
+            return self.prepare(sources[0])[None]
         return np.stack(list(self._pool.map(self.prepare, sources)))
 
     def prepare_each(self, sources: Sequence[ImageSource]) -> list[np.ndarray | InvalidImageError]:

@@ -119,6 +119,8 @@ class StoreBase:
         self.index_dir = index_dir
         self._index: ReferenceIndex | None = None  # the persistent identification index
         self._index_lock = threading.Lock()
+        self._saver: threading.Thread | None = None  # the background save of the index, if one runs
+        self._saver_lock = threading.Lock()
         self._documents: DocumentStore | None = None
 
     @property
@@ -237,11 +239,20 @@ class StoreBase:
         return gray
 
     def _embed(self, grays: Sequence[np.ndarray]) -> np.ndarray:
-        embeddings = np.asarray(self.verifier.embed_many(list(grays)), dtype=np.float32)
-        if embeddings.shape != (len(grays), self.card.embedding_dim):
+        return self._checked(np.asarray(self.verifier.embed_many(list(grays)), dtype=np.float32), len(grays))
+
+    def _embed_query(self, source: ImageSource) -> tuple[np.ndarray, np.ndarray]:
+        """(gray, embedding) of a query with ink, refused with :class:`NoInkError` otherwise
+        (:meth:`inkproof.Verifier.embed_query`: one preprocessing pass does both)."""
+        gray = self._load(source)
+        vector = np.asarray(self.verifier.embed_query(gray, describe_source(source)), dtype=np.float32)
+        return gray, self._checked(vector[None], 1)[0]
+
+    def _checked(self, embeddings: np.ndarray, count: int) -> np.ndarray:
+        if embeddings.shape != (count, self.card.embedding_dim):
             raise StoreError(
                 f"the model returned embeddings of shape {embeddings.shape}, "
-                f"expected ({len(grays)}, {self.card.embedding_dim})"
+                f"expected ({count}, {self.card.embedding_dim})"
             )
         return embeddings
 

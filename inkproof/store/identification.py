@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +45,8 @@ from inkproof.store.schema import (
     Writer,
 )
 
+logger = logging.getLogger(__name__)
+
 
 class IdentificationMixin(StoreBase):
     """Identification and the persistent identification index (load, save, catch up, rank)."""
@@ -79,9 +83,8 @@ class IdentificationMixin(StoreBase):
             raise ValueError("a product head cannot be indexed; identification scores every reference")
         # Checks the store's model before the expensive part, and brings the index up to date.
         index = self._read(self._check_compatible) if product else self._current_index()[0]
-        gray = self._load_query(query)
+        gray, vector = self._embed_query(query)
         digest = image_digest(gray)
-        vector = self._embed([gray])[0]
         current = index if isinstance(index, ReferenceIndex) else None
         candidates, kind, n = self._rank_writers(vector, top, force, index=current)
         return IdentificationResult(candidates, kind, n, self.model_tag, digest)
@@ -106,6 +109,10 @@ class IdentificationMixin(StoreBase):
     def save_index(self) -> bool:
         """Save the in-memory index if it changed since it was last saved (at shutdown)."""
         path = self.index_path
+        with self._saver_lock:
+            saver = self._saver
+        if saver is not None:
+            saver.join()
         with self._index_lock:
             index = self._index
         if index is None or path is None or not index.dirty:
@@ -146,13 +153,29 @@ class IdentificationMixin(StoreBase):
             index.exact_limit = self.index_threshold
             index.ensure_kind()
             path = self.index_path
-            if (
-                path is not None
-                and index.dirty
-                and (source == "database" or time.monotonic() - index.saved_at >= SAVE_INTERVAL_S)
-            ):
-                index.save(path)
+            if path is not None and index.dirty:
+                if source == "database":
+                    index.save(path)  # after a full build: the next process should not build again
+                elif time.monotonic() - index.saved_at >= SAVE_INTERVAL_S:
+                    self._save_in_background(index, path)
             return index, source
+
+    def _save_in_background(self, index: ReferenceIndex, path: Path) -> None:
+        """Save the index on a thread of its own, one save at a time: at 100,000 references the
+        file is about 50 MB, whose write and fsync do not belong on a request's path. A save lost
+        to a crash loses nothing (a restart replays the changes since the file's counter)."""
+        with self._saver_lock:
+            if self._saver is not None and self._saver.is_alive():
+                return
+
+            def save() -> None:
+                try:
+                    index.save(path)
+                except OSError as error:  # a full disk must not take identification down with it
+                    logger.warning("could not save the identification index to %s: %s", path, error)
+
+            self._saver = threading.Thread(target=save, name="inkproof-index-save", daemon=True)
+            self._saver.start()
 
     def _build_index(self, key: IndexKey) -> ReferenceIndex:
         def read(session: Session) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -264,30 +264,39 @@ class ReferenceIndex:
     # --- file ----------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically (a sibling file renamed over it)."""
+        """Write the index to ``path`` atomically (a sibling file renamed over it).
+
+        Only taking the arrays holds the lock: updates replace ``ids``, ``owners`` and ``matrix``
+        with new arrays instead of writing into them, so searches go on while the file is written.
+        """
         with self.lock:
             arrays: dict[str, np.ndarray] = {
                 "ids": self.ids,
                 "owners": self.owners,
                 "matrix": self.matrix,
-                "alive": self.alive,
+                "alive": self.alive.copy(),  # the one array deletes write into
             }
             if self._graph is not None:
                 arrays["graph"] = faiss_module().serialize_index(self._graph)
             header = {"format": FILE_FORMAT, "counter": self.counter, **self.key.__dict__}
             arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+            changes, self.dirty = self.dirty, 0
+            self.saved_at = time.monotonic()
+        try:
             buffer = io.BytesIO()
             np.savez(buffer, allow_pickle=False, **arrays)
-            self.dirty = 0
-            self.saved_at = time.monotonic()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        # Owner-only, like a new SQLite store: embeddings are biometric templates.
-        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            # Owner-only, like a new SQLite store: embeddings are biometric templates.
+            with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+                handle.write(buffer.getbuffer())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with self.lock:  # not saved: the changes still wait for the next save
+                self.dirty += changes
+            raise
 
     @classmethod
     def load(cls, path: Path, key: IndexKey, *, exact_limit: int = EXACT_LIMIT) -> ReferenceIndex | None:

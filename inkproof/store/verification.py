@@ -129,9 +129,8 @@ class ClaimsMixin(ScoringMixin):
             self._find_writer(session, external_id)
 
         self._read(check)  # unknown writers and model mismatches fail before embedding
-        gray = self._load_query(query)
+        gray, vector = self._embed_query(query)
         digest = image_digest(gray)
-        vector = self._embed([gray])[0]
 
         hashes: dict[int, str] = {}
 

@@ -33,6 +33,9 @@ class PresetEmbeddings:
     def embed_many(self, sources: list[ImageSource]) -> np.ndarray:
         return np.stack([self.vectors[image_digest(load_image(source))] for source in sources])
 
+    def embed_query(self, gray: np.ndarray, description: str = "image") -> np.ndarray:
+        return self.vectors[image_digest(gray)]
+
     def score_embeddings(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self._verifier.score_embeddings(a, b)
 

@@ -4,6 +4,7 @@ stale, and giving the same answers as a brute-force search."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +33,10 @@ class Embeddings(PresetEmbeddings):
             preset = self.vectors.get(image_digest(load_image(source)))
             rows.append(preset if preset is not None else self._verifier.embed_many([source])[0])
         return np.stack(rows)
+
+    def embed_query(self, gray: np.ndarray, description: str = "image") -> np.ndarray:
+        preset = self.vectors.get(image_digest(gray))
+        return preset if preset is not None else self._verifier.embed_query(gray, description)
 
 
 def _fill(database: Database, store: SignatureStore, rng: np.random.Generator, *, changes: bool = True) -> tuple:
@@ -210,3 +215,43 @@ def test_approximate_index_is_saved_with_its_graph(verifier: Verifier, tmp_path:
     assert "R0001" not in [c.external_id for c in found.candidates]
     for s in (store, again):
         s.db.dispose()
+
+
+def test_periodic_saves_run_off_the_request_thread(verifier: Verifier, tmp_path: Path, monkeypatch: Any) -> None:
+    from inkproof.store import identification
+    from inkproof.store.persistent_index import ReferenceIndex
+
+    fake = Embeddings(verifier)
+    url = str(tmp_path / "store.db")
+    store = _open(url, fake, tmp_path / "indexes")
+    embeddings, _ = _fill(store.db, store, np.random.default_rng(3))
+    store.load_index()  # built from the database and saved before it returns
+    savers: list[str] = []
+    save = ReferenceIndex.save
+
+    def recorded(index: ReferenceIndex, path: Path) -> None:
+        savers.append(threading.current_thread().name)
+        save(index, path)
+
+    monkeypatch.setattr(ReferenceIndex, "save", recorded)
+    monkeypatch.setattr(identification, "SAVE_INTERVAL_S", 0.0)
+    store.delete_writer("R0000")
+    store.identify(_query(fake, embeddings[5], 41), top=3)  # catches up the delete: a save is due
+    assert store._saver is not None
+    store._saver.join(timeout=30)
+    assert savers == ["inkproof-index-save"]
+    restarted = _open(url, fake, tmp_path / "indexes")
+    status = restarted.load_index()
+    assert status is not None and status.source == "file" and status.references == 2 * WRITERS - 2
+
+    # A save that cannot write keeps the changes waiting for the next one.
+    index = store._index
+    assert index is not None
+    index.dirty = 3
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    with pytest.raises(FileExistsError):
+        save(index, blocked / "index.npz")
+    assert index.dirty == 3
+    for opened in (store, restarted):
+        opened.db.dispose()
