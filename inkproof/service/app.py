@@ -21,6 +21,7 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -28,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -568,6 +569,18 @@ def create_app(
     def checked(images: Sequence[tuple[bytes, str]], *, require_ink: bool = True) -> list[np.ndarray]:
         return [_check_image(data, name, settings, require_ink=require_ink) for data, name in images]
 
+    @contextlib.contextmanager
+    def ink_errors_named(name: str) -> Iterator[None]:
+        """The store refuses a blank query itself, in the same preprocessing pass that embeds it
+        (a separate check here would blur the image twice per request); its error then names
+        the upload instead of the decoded array."""
+        from inkproof.errors import NoInkError
+
+        try:
+            yield
+        except NoInkError:
+            raise NoInkError(name) from None
+
     def writer_id(value: str) -> str:
         return clean_identifier(value, "external_id")
 
@@ -668,10 +681,16 @@ def create_app(
         images = await images_of([query])
 
         def run() -> dict[str, Any]:
-            (image,) = checked(images)
-            return the_store.verify_claim(
-                external, image, fusion=fusion, operating_point=operating_point, keep_query=settings.keep_claim_images
-            ).to_dict()
+            (image,) = checked(images, require_ink=False)
+            with ink_errors_named(images[0][1]):
+                result = the_store.verify_claim(
+                    external,
+                    image,
+                    fusion=fusion,
+                    operating_point=operating_point,
+                    keep_query=settings.keep_claim_images,
+                )
+            return result.to_dict()
 
         return await work.run(run)
 
@@ -683,8 +702,9 @@ def create_app(
         images = await images_of([query])
 
         def run() -> dict[str, Any]:
-            (image,) = checked(images)
-            return the_store.identify(image, top=top).to_dict()
+            (image,) = checked(images, require_ink=False)
+            with ink_errors_named(images[0][1]):
+                return the_store.identify(image, top=top).to_dict()
 
         return await work.run(run)
 

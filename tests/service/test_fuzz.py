@@ -130,6 +130,14 @@ def test_blank_images_are_never_the_same_writer(fuzz_client: TestClient) -> None
             "type": "NoInkError",
             "message": "a.png: no signature ink found (blank or uniform image)",
         }
+    # A claim or identification refuses a blank query in the store, still under the upload's name.
+    for path in ("/api/v1/writers/FZ/verify", "/api/v1/identify"):
+        response = fuzz_client.post(path, files={"query": ("blank.png", white, "image/png")})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == {
+            "type": "NoInkError",
+            "message": "blank.png: no signature ink found (blank or uniform image)",
+        }
 
 
 def _assert_typed_4xx(response: Any, what: str) -> None:
