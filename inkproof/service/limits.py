@@ -11,8 +11,10 @@ It runs before any body byte is read, so that
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +86,42 @@ class _BodyTooLarge(Exception):
     pass
 
 
+#: Seconds a key the database accepted is trusted without asking it again. A revoked key keeps
+#: working in a running process for at most this long; in exchange a request skips a database
+#: query and a thread hop (about 1-2 ms of a 15 ms identify on 2 loaded cores).
+KEY_CACHE_S = 5.0
+
+
+class AcceptedKeys:
+    """Keys the database accepted in the last ``seconds``, by sha256 (the keys themselves are not
+    kept). Refused keys are never remembered, so guessing cannot fill it or lock anyone out."""
+
+    def __init__(self, seconds: float, capacity: int = 1024) -> None:
+        self.seconds = seconds
+        self.capacity = capacity
+        self._until: dict[bytes, float] = {}
+
+    @staticmethod
+    def _digest(key: str) -> bytes:
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+    def holds(self, key: str) -> bool:
+        if self.seconds <= 0:
+            return False
+        until = self._until.get(self._digest(key))
+        return until is not None and time.monotonic() < until
+
+    def add(self, key: str) -> None:
+        if self.seconds <= 0:
+            return
+        now = time.monotonic()
+        if len(self._until) >= self.capacity:
+            self._until = {d: t for d, t in self._until.items() if t > now}
+            if len(self._until) >= self.capacity:
+                self._until.clear()
+        self._until[self._digest(key)] = now + self.seconds
+
+
 class RequestGuard:
     """Authenticate from headers and bound the body before the app reads it.
 
@@ -101,6 +139,7 @@ class RequestGuard:
         protected_prefix: str = "/api/",
         public: frozenset[str] = frozenset(),
         protect_docs: bool = False,
+        key_cache_s: float = KEY_CACHE_S,
     ) -> None:
         self.app = app
         self.limits = limits
@@ -108,6 +147,7 @@ class RequestGuard:
         self.protected_prefix = protected_prefix
         self.public = public
         self.protect_docs = protect_docs
+        self.accepted = AcceptedKeys(key_cache_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,12 +225,17 @@ class RequestGuard:
             key = authorization[7:].strip()
         if not key or self.check_key is None:
             return False
+        if self.accepted.holds(key):
+            return True
         check = self.check_key
         try:
-            return bool(await anyio.to_thread.run_sync(check, key))
+            valid = bool(await anyio.to_thread.run_sync(check, key))
         except Exception:  # a database that cannot answer is not a reason to let anyone in
             log.exception("API key check failed")
             return False
+        if valid:
+            self.accepted.add(key)
+        return valid
 
 
 def _with_security_headers(send: Send, *, docs: bool = False) -> Send:

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -92,3 +93,37 @@ def test_api_docs_only_when_asked_for(service_store: SignatureStore, settings: o
         assert page.headers["x-frame-options"] == "DENY"
         ui = docs_client.get("/")
         assert "cdn.jsdelivr.net" not in ui.headers["content-security-policy"]  # the UI keeps the strict policy
+
+
+def test_accepted_keys_are_trusted_briefly_and_refused_keys_never(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from inkproof.service import limits
+    from inkproof.service.limits import BodyLimits, RequestGuard
+
+    valid = {"ink_good-key-0123456789"}
+    asked: list[str] = []
+
+    def check(key: str) -> bool:
+        asked.append(key)
+        return key in valid
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not called here")
+
+    guard = RequestGuard(app, limits=BodyLimits(uploads=1024, document=1024), check_key=check, key_cache_s=5.0)
+    clock = [1000.0]
+    monkeypatch.setattr(limits.time, "monotonic", lambda: clock[0])
+
+    def authorised(key: str) -> bool:
+        return asyncio.run(guard._authorised({"x-api-key": key}))
+
+    assert authorised("ink_good-key-0123456789") and authorised("ink_good-key-0123456789")
+    assert asked == ["ink_good-key-0123456789"]  # the second request did not ask the database
+    assert not authorised("ink_wrong-key-0123456789") and not authorised("ink_wrong-key-0123456789")
+    assert asked.count("ink_wrong-key-0123456789") == 2  # a refusal is never remembered
+    valid.clear()  # revoked: trusted until the cache runs out, then refused
+    clock[0] += 4.9
+    assert authorised("ink_good-key-0123456789")
+    clock[0] += 0.2
+    assert not authorised("ink_good-key-0123456789")
