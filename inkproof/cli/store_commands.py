@@ -321,8 +321,11 @@ def keys_list(db: str | None = DbOption, json_out: bool = JsonOption) -> None:
 @keys_app.command("revoke")
 @reports_errors
 def keys_revoke(name: str, db: str | None = DbOption) -> None:
+    from inkproof.service.limits import KEY_CACHE_S
+
     _store(db, with_model=False).revoke_api_key(name)
-    console.print(f"[green]revoked[/] {name}")
+    # Running services trust a key they accepted for a few seconds without asking the database.
+    console.print(f"[green]revoked[/] {name} (running services refuse it within {KEY_CACHE_S:g} s)")
 
 
 def _prepare_demo(db: str | None, model: Path | None) -> tuple[str, str]:
