@@ -478,10 +478,11 @@ class ClaimsCalibration:
         return any(parse_method(m)[1] in ("znorm", "tnorm", "snorm") or m in CLASSIFIERS for m in self.chosen.values())
 
 
-def settings_for(calibration: ClaimsCalibration | None, method: str) -> dict[str, float]:
+def settings_for(overrides: Mapping[str, Mapping[str, float]] | None, method: str) -> dict[str, float]:
+    """A method's classifier settings: the defaults, updated by ``overrides[method]`` (e.g. a
+    calibration's ``settings``)."""
     base = dict(DEFAULT_SETTINGS.get(method, {}))
-    if calibration is not None:
-        base.update(calibration.settings.get(method, {}))
+    base.update((overrides or {}).get(method, {}))
     return base
 
 

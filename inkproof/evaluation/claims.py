@@ -188,7 +188,7 @@ def claim_scores(
                     model = None
                     if method in CLASSIFIERS:
                         assert cohort is not None
-                        model = fit_writer_model(method, ref_matrix, cohort, settings_for_method(settings, method))
+                        model = fit_writer_model(method, ref_matrix, cohort, settings_for(settings, method))
                     result = score_claim(
                         method, table[queries], ref_matrix, cohort=cohort, model=model, reference_cohort=ref_stats
                     )
@@ -205,12 +205,6 @@ def claim_scores(
     return {
         key: ClaimScores(joined(pool[0]), joined(pool[1]), joined(pool[2]), counts[key]) for key, pool in pools.items()
     }
-
-
-def settings_for_method(settings: dict[str, dict[str, float]] | None, method: str) -> dict[str, float]:
-    base = settings_for(None, method)
-    base.update((settings or {}).get(method, {}))
-    return base
 
 
 def _eer(positive: np.ndarray, *negatives: np.ndarray) -> tuple[float, float]:
@@ -474,7 +468,7 @@ def calibrate_claims(
         cohort_file=cohort_file,
         cohort_sha256=cohort.sha256,
         outlier_threshold=outlier,
-        settings={m: settings_for_method(None, m) for m in methods if m in CLASSIFIERS},
+        settings={m: settings_for(None, m) for m in methods if m in CLASSIFIERS},
         record={
             "validation_writers": len(validation),
             "cohort": {"writers": len(train), "per_writer": cohort_per_writer, "size": len(cohort), "seed": seed},

@@ -82,7 +82,7 @@ class ScoringMixin(StoreBase):
         parameters = None
         if method in ("logreg", "svm-linear", "svm-rbf"):
             assert cohort is not None
-            model = fit_writer_model(method, matrix[used], cohort, settings_for(calibration, method))
+            model = fit_writer_model(method, matrix[used], cohort, settings_for(calibration.settings, method))
             parameters = model.to_dict()
         return WriterScoring(
             writer_id=writer_id,
