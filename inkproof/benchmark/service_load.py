@@ -107,50 +107,31 @@ def _prepare_store(database: Path | str, model: Path | None, writers: int) -> tu
 
 
 def _add_random_references(database: Path | str, model: Path | None, count: int, seed: int = 0) -> None:
-    """``count`` references with random unit embeddings, one per synthetic writer, in bulk."""
-    from sqlalchemy import insert
-
+    """``count`` references with random unit embeddings, one per synthetic writer, in bulk and
+    around the store's change log (the server start then rebuilds the index from the table)."""
     from inkproof.artifact import model_tag_of
     from inkproof.store import open_database
-    from inkproof.store.schema import Reference, Writer, utcnow
+    from inkproof.store.bulk import insert_references
     from inkproof.verifier import Verifier
 
     verifier = Verifier(model)
     tag, dim = model_tag_of(verifier.card), verifier.card.embedding_dim
     rng = np.random.default_rng(seed)
     database_handle = open_database(database)
-    now = utcnow()
     with database_handle.session() as session:
         for start in range(0, count, 10_000):
             block = range(start + seed * 10_000_000, min(count, start + 10_000) + seed * 10_000_000)
-            session.execute(
-                insert(Writer), [{"external_id": f"bulk-{i:06d}", "display_name": "", "created_at": now} for i in block]
-            )
-            ids = dict(
-                session.execute(
-                    Writer.__table__.select()
-                    .with_only_columns(Writer.external_id, Writer.id)
-                    .where(Writer.external_id.like("bulk-%"))
-                ).all()
-            )
             vectors = rng.standard_normal((len(block), dim)).astype(np.float32)  # one per writer
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            session.execute(
-                insert(Reference),
-                [
-                    {
-                        "writer_id": ids[f"bulk-{i:06d}"],
-                        "image_sha256": f"{i:064x}",
-                        "image_png": b"",
-                        "embedding": vector.astype("<f4").tobytes(),
-                        "embedding_dim": dim,
-                        "model_tag": tag,
-                        "preprocess_version": verifier.card.preprocess_version,
-                        "quality_score": 1.0,
-                        "created_at": now,
-                    }
-                    for i, vector in zip(block, vectors, strict=True)
-                ],
+            insert_references(
+                session,
+                [f"bulk-{i:06d}" for i in block],
+                np.arange(len(block)),
+                vectors,
+                model_tag=tag,
+                preprocess_version=verifier.card.preprocess_version,
+                first_digest=block.start,
+                changes=False,
             )
     database_handle.dispose()
     verifier.close()

@@ -8,12 +8,12 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
 
 from inkproof.imaging import ImageSource, image_digest, load_image
 from inkproof.store import SignatureStore, open_database
+from inkproof.store.bulk import insert_references
 from inkproof.store.helpers import META_EMBEDDING_DIM, META_MODEL_TAG
-from inkproof.store.schema import Reference, StoreMeta, Writer, utcnow
+from inkproof.store.schema import StoreMeta
 from inkproof.verifier import Verifier
 from tests.helpers import draw_scribble
 
@@ -54,37 +54,15 @@ def test_approximate_identification_matches_exact(verifier: Verifier, tmp_path: 
     embeddings = normalised(rng.standard_normal((int(per_writer.sum()), dim)))
     owners = np.repeat(np.arange(WRITERS), per_writer)
 
-    # Test-only bulk path: rows written straight through the schema.
     with database.session() as session:
-        now = utcnow()
         session.add_all(
             [
                 StoreMeta(key=META_MODEL_TAG, value=store.model_tag),
                 StoreMeta(key=META_EMBEDDING_DIM, value=str(dim)),
             ]
         )
-        session.execute(
-            insert(Writer),
-            [{"external_id": f"R{i:05d}", "display_name": "", "created_at": now} for i in range(WRITERS)],
-        )
-        ids = dict(session.execute(Writer.__table__.select().with_only_columns(Writer.external_id, Writer.id)).all())
-        session.execute(
-            insert(Reference),
-            [
-                {
-                    "writer_id": ids[f"R{owner:05d}"],
-                    "image_sha256": f"{row:064x}",
-                    "image_png": b"",
-                    "embedding": vector.astype("<f4").tobytes(),
-                    "embedding_dim": dim,
-                    "model_tag": store.model_tag,
-                    "preprocess_version": "1",
-                    "quality_score": 1.0,
-                    "created_at": now,
-                }
-                for row, (owner, vector) in enumerate(zip(owners, embeddings, strict=True))
-            ],
-        )
+        external_ids = [f"R{i:05d}" for i in range(WRITERS)]
+        insert_references(session, external_ids, owners, embeddings, model_tag=store.model_tag, preprocess_version="1")
 
     queries = []
     for i in range(16):

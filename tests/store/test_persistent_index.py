@@ -10,12 +10,12 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
 
 from inkproof.imaging import image_digest, load_image
 from inkproof.store import SignatureStore, open_database
+from inkproof.store.bulk import insert_references
 from inkproof.store.database import Database
-from inkproof.store.helpers import META_EMBEDDING_DIM, META_MODEL_TAG, record_changes
+from inkproof.store.helpers import META_EMBEDDING_DIM, META_MODEL_TAG
 from inkproof.store.schema import Reference, StoreMeta, Writer, utcnow
 from inkproof.verifier import Verifier
 from tests.helpers import draw_scribble
@@ -46,34 +46,19 @@ def _fill(database: Database, store: SignatureStore, rng: np.random.Generator, *
     embeddings = normalised(rng.standard_normal((2 * WRITERS, dim)))
     owners = np.repeat(np.arange(WRITERS), 2)
     with database.session() as session:
-        now = utcnow()
         session.add_all(
             [StoreMeta(key=META_MODEL_TAG, value=store.model_tag), StoreMeta(key=META_EMBEDDING_DIM, value=str(dim))]
         )
-        session.execute(
-            insert(Writer),
-            [{"external_id": f"R{i:04d}", "display_name": "", "created_at": now} for i in range(WRITERS)],
+        external_ids = [f"R{i:04d}" for i in range(WRITERS)]
+        insert_references(
+            session,
+            external_ids,
+            owners,
+            embeddings,
+            model_tag=store.model_tag,
+            preprocess_version="1",
+            changes=changes,
         )
-        ids = dict(session.execute(Writer.__table__.select().with_only_columns(Writer.external_id, Writer.id)).all())
-        rows = [
-            {
-                "writer_id": ids[f"R{owner:04d}"],
-                "image_sha256": f"{row:064x}",
-                "image_png": b"",
-                "embedding": vector.astype("<f4").tobytes(),
-                "embedding_dim": dim,
-                "model_tag": store.model_tag,
-                "preprocess_version": "1",
-                "quality_score": 1.0,
-                "created_at": now,
-            }
-            for row, (owner, vector) in enumerate(zip(owners, embeddings, strict=True))
-        ]
-        session.execute(insert(Reference), rows)
-        if changes:
-            record_changes(
-                session, list(session.scalars(Reference.__table__.select().with_only_columns(Reference.id))), []
-            )
     return embeddings, owners
 
 
