@@ -16,6 +16,7 @@ Modules point down: ``jobs`` and ``claims`` over ``partitions`` and ``manifest``
 Ray, pyarrow and pandas are imported inside functions only: ``import inkproof`` stays light.
 """
 
+from inkproof.batch.claims import CLAIM_COLUMNS, PARTITION_CLAIMS, claim_key, read_claims, run_claims
 from inkproof.batch.common import BatchJobError, BatchSummary, StageSummary
 from inkproof.batch.jobs import (
     PAIR_COLUMNS,
@@ -25,24 +26,37 @@ from inkproof.batch.jobs import (
     read_scores,
     run_batch,
 )
-from inkproof.batch.manifest import Manifest, read_manifest, write_synthetic_manifest
+from inkproof.batch.manifest import (
+    ClaimsManifest,
+    Manifest,
+    read_claims_manifest,
+    read_manifest,
+    write_synthetic_manifest,
+)
 from inkproof.batch.partitions import JOB_FILE, partition_done, partitions, write_partition
 
 __all__ = [
+    "CLAIM_COLUMNS",
     "JOB_FILE",
     "PAIR_COLUMNS",
+    "PARTITION_CLAIMS",
     "PARTITION_IMAGES",
     "PARTITION_PAIRS",
     "BatchJobError",
     "BatchSummary",
+    "ClaimsManifest",
     "Manifest",
     "StageSummary",
+    "claim_key",
     "partition_done",
     "partitions",
+    "read_claims",
+    "read_claims_manifest",
     "read_embeddings",
     "read_manifest",
     "read_scores",
     "run_batch",
+    "run_claims",
     "write_partition",
     "write_synthetic_manifest",
 ]

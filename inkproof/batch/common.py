@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class BatchSummary:
     stages: tuple[StageSummary, ...]
     seconds: float
     workers: int
+    #: verify-claims: claims per decision (genuine, forgery, review) and rows with an error.
+    outcomes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

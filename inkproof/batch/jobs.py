@@ -21,6 +21,7 @@ from inkproof.batch.partitions import (
     check_job,
     progress_printer,
     read_partitions,
+    run_partitions,
     run_stage,
     start_ray,
     write_partition,
@@ -44,10 +45,7 @@ class EmbedWorker:
         self.verifier = open_verifier(model, None, "eer")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = []
-        for index in batch["partition"]:
-            rows.append(self.run(int(index)))
-        return {"partition": np.asarray(batch["partition"]), "rows": np.asarray(rows)}
+        return run_partitions(batch, self.run)
 
     def run(self, index: int) -> int:
         pa, _ = pyarrow_modules()
@@ -108,8 +106,7 @@ class ScoreWorker:
         self.rows, self.vectors, self.errors = read_embeddings(embeddings)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [self.run(int(index)) for index in batch["partition"]]
-        return {"partition": np.asarray(batch["partition"]), "rows": np.asarray(rows)}
+        return run_partitions(batch, self.run)
 
     def run(self, index: int) -> int:
         from inkproof.verifier import DistinctEmbeddings, source_key

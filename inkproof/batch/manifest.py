@@ -81,6 +81,97 @@ def read_manifest(path: str | Path, *, root: str | Path | None = None, images_on
     )
 
 
+@dataclass(frozen=True)
+class ClaimsManifest:
+    """Claims of a manifest: the claimed writer's external id and the query image (absolute path)
+    of each row, its label (1 genuine, 0 forgery, -1 unknown) and kind, in manifest order."""
+
+    writers: tuple[str, ...]
+    queries: tuple[str, ...]
+    labels: tuple[int, ...]
+    kinds: tuple[str, ...]
+    digest: str
+    root: str  # the folder relative query paths start at
+
+
+CLAIMS_REQUIRED = ("writer", "query")
+_LABELS = {1.0: 1, 0.0: 0, -1.0: -1}
+
+
+def _label(value: object, where: str) -> int:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return -1
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if number not in _LABELS:
+        raise BatchJobError(f"{where}: label must be 1 (genuine), 0 (forgery) or -1 (unknown), got {text!r}")
+    return _LABELS[number]
+
+
+def read_claims_manifest(path: str | Path, *, root: str | Path | None = None) -> ClaimsManifest:
+    """Claims from a CSV file with a header row, or a Parquet file: columns ``writer`` and
+    ``query``, optional ``label`` and ``kind`` (other columns are ignored). Relative query paths
+    start at ``root`` (default: the manifest's folder). A missing column, an empty file, an empty
+    writer or query, or a label other than 1, 0, -1 (empty: -1) is a :class:`BatchJobError`."""
+    source = Path(path)
+    if not source.is_file():
+        raise BatchJobError(f"manifest {source} not found")
+    base = Path(root).resolve() if root is not None else source.resolve().parent
+    columns: dict[str, list[object]]
+    if source.suffix.lower() == ".parquet":
+        _, pq = pyarrow_modules()
+        try:
+            table = pq.read_table(source)
+        except Exception as exc:  # pyarrow's errors for a file that is not Parquet vary
+            raise BatchJobError(f"{source}: not a readable Parquet file ({exc})") from None
+        columns = {name.strip(): table.column(name).to_pylist() for name in table.column_names}
+    else:
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            rows = [row for row in reader if any(cell.strip() for cell in row)]
+        if header is None:
+            raise BatchJobError(f"{source}: empty file; a claims manifest starts with a header row (writer,query)")
+        names = [name.strip() for name in header]
+        columns = {name: [row[i] if i < len(row) else "" for row in rows] for i, name in enumerate(names)}
+    missing = [name for name in CLAIMS_REQUIRED if name not in columns]
+    if missing:
+        raise BatchJobError(
+            f"{source}: no {' or '.join(missing)} column; a claims manifest has columns writer and query "
+            f"(optional label, kind), found {', '.join(columns) or 'none'}"
+        )
+    count = len(columns["writer"])
+    if count == 0:
+        raise BatchJobError(f"{source}: no claims (the manifest has a header but no rows)")
+
+    def cell(name: str, row: int) -> str:
+        value = columns[name][row]
+        text = "" if value is None else str(value).strip()
+        if not text:
+            raise BatchJobError(f"{source}: row {row + 1} has an empty {name}")
+        return text
+
+    def resolve(value: str) -> str:
+        return value if os.path.isabs(value) else str((base / value).resolve())
+
+    labels = columns.get("label")
+    kinds = columns.get("kind")
+    return ClaimsManifest(
+        writers=tuple(cell("writer", i) for i in range(count)),
+        queries=tuple(resolve(cell("query", i)) for i in range(count)),
+        labels=tuple(-1 if labels is None else _label(labels[i], f"{source}: row {i + 1}") for i in range(count)),
+        kinds=tuple(
+            "unknown" if kinds is None or kinds[i] is None else (str(kinds[i]).strip() or "unknown")
+            for i in range(count)
+        ),
+        digest=file_digest(source),
+        root=str(base),
+    )
+
+
 def write_synthetic_manifest(path: str | Path, images: Sequence[str | Path], pairs: int, seed: int = 0) -> Path:
     """A pair CSV of ``pairs`` random pairs over ``images`` (labels random): for throughput tests."""
     rng = np.random.default_rng(seed)
@@ -98,4 +189,11 @@ def write_synthetic_manifest(path: str | Path, images: Sequence[str | Path], pai
     return target
 
 
-__all__ = ["Manifest", "read_manifest", "write_synthetic_manifest"]
+__all__ = [
+    "CLAIMS_REQUIRED",
+    "ClaimsManifest",
+    "Manifest",
+    "read_claims_manifest",
+    "read_manifest",
+    "write_synthetic_manifest",
+]

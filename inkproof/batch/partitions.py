@@ -12,8 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inkproof.atomic import write_json_atomic
 from inkproof.batch.common import BatchJobError, StageSummary, pyarrow_modules
+from inkproof.errors import InkproofError
+from inkproof.imaging import one_line
 
 JOB_FILE = "_job.json"
 
@@ -88,6 +92,21 @@ def start_ray(address: str | None, workers: int) -> Any:
     return ray
 
 
+def run_partitions(batch: dict[str, np.ndarray], run: Callable[[int], int]) -> dict[str, np.ndarray]:
+    """A worker's answer to a batch of partition indexes: the rows written for each, or the typed
+    error that stopped one. The driver reports that error in one line; raised in the actor, it
+    would reach the driver as Ray's traceback with the message buried in it."""
+    rows, errors = [], []
+    for index in batch["partition"]:
+        try:
+            rows.append(run(int(index)))
+            errors.append("")
+        except InkproofError as exc:
+            rows.append(-1)
+            errors.append(f"{type(exc).__name__}: {one_line(exc)}")
+    return {"partition": np.asarray(batch["partition"]), "rows": np.asarray(rows), "error": np.asarray(errors)}
+
+
 def run_stage(
     name: str,
     folder: Path,
@@ -118,7 +137,12 @@ def run_stage(
             num_cpus=1,
         )
         done = skipped
-        for _ in results.iter_rows():
+        for result in results.iter_rows():
+            if result["error"]:
+                raise BatchJobError(
+                    f"{name}: partition {result['partition']} failed: {result['error']}; the {done} finished "
+                    "partitions are kept, run the job again to resume"
+                )
             done += 1
             progress(name, done, len(plan))
     return StageSummary(name, len(plan), len(todo), skipped, count, time.perf_counter() - began)
@@ -139,6 +163,7 @@ __all__ = [
     "partitions",
     "progress_printer",
     "read_partitions",
+    "run_partitions",
     "run_stage",
     "start_ray",
     "write_partition",
