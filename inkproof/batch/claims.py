@@ -106,9 +106,11 @@ class ClaimsWorker:
         return run_partitions(batch, self.run)
 
     def run(self, index: int) -> int:
+        from sqlalchemy.exc import OperationalError
+
         from inkproof.errors import InvalidImageError, UnknownWriterError
         from inkproof.imaging import one_line
-        from inkproof.store import InvalidWriterIdError, NoReferencesError
+        from inkproof.store import DatabaseError, InvalidWriterIdError, NoReferencesError
 
         # What is wrong with one claim; any other error (the store, the model) stops the stage.
         row_errors = (InvalidImageError, UnknownWriterError, NoReferencesError, InvalidWriterIdError)
@@ -128,6 +130,8 @@ class ClaimsWorker:
                 )
             except row_errors as exc:
                 values["error"] = f"{type(exc).__name__}: {one_line(exc)}"
+            except OperationalError as exc:  # the connection lost, a lock not granted: typed, for one line
+                raise DatabaseError(f"the store failed: {exc.orig or exc}") from exc
             else:
                 values.update(
                     decision=result.decision,
