@@ -75,9 +75,9 @@ def _logged_result(entry: VerificationLog) -> ClaimResult:
 
     ``raw_fused_score`` is the plain fusion of the logged per-reference scores that were used (the
     model head's float32 scores: the original fused the same comparisons in float64, so the two
-    agree to ~1e-7), ``calibrated_k`` comes from the logged threshold
-    source (None when custom thresholds replaced the calibrated ones), and ``writer_id`` is None
-    when the writer was deleted since.
+    agree to ~1e-7); ``calibrated_k`` comes from the logged threshold source (None when custom
+    thresholds replaced the calibrated ones); ``writer_id`` is None when the writer was deleted
+    since.
     """
     scores = tuple(
         ReferenceScore(
