@@ -1,4 +1,5 @@
-"""``inkproof batch``: embed and verify manifests on Ray Data (see :mod:`inkproof.batch`)."""
+"""``inkproof batch``: embed and verify manifests, verify claims against the store, on Ray Data
+(see :mod:`inkproof.batch`)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def _print(summary: object, json_out: bool) -> None:
             f"{stage.stage}: {stage.computed} partitions computed, {stage.skipped} already done "
             f"({stage.rows} rows, {stage.seconds:.1f} s)"
         )
+    if summary.outcomes:
+        console.print(", ".join(f"{count} {outcome}" for outcome, count in summary.outcomes.items()))
     console.print(
         f"{summary.items} items, {summary.distinct_images} distinct images in {summary.seconds:.1f} s; "
         f"results in {summary.out}"
@@ -98,6 +101,49 @@ def embed(
         workers=workers,
         address=address,
         partition_images=partition_size or PARTITION_IMAGES,
+        progress=not json_out,
+    )
+    _print(summary, json_out)
+
+
+@app.command("verify-claims")
+@reports_errors
+def verify_claims(
+    claims: Path = typer.Option(
+        ..., "--claims", help="Claims: CSV with a header row, or Parquet; columns writer, query (optional label, kind)."
+    ),
+    db: str = typer.Option(..., "--db", help="Enrollment store: a path or SQLAlchemy URL that every worker can reach."),
+    out: Path = OutOption,
+    model: Path | None = ModelOption,
+    operating_point: str = typer.Option(
+        "far-skilled-5",
+        "--operating-point",
+        help="Accept threshold of the claims: eer, far-skilled-1 or far-skilled-5.",
+    ),
+    workers: int = WorkersOption,
+    address: str | None = AddressOption,
+    partition_size: int | None = typer.Option(None, "--partition-size", min=1, help="Claims per partition."),
+    root: Path | None = typer.Option(
+        None, "--root", help="Folder that relative query paths start from (default: the manifest's folder)."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Verify every claim of a manifest against the store, as verify-claim does, logging each claim
+    exactly once (columns writer, query, decision, status, score, accept_threshold, reject_threshold,
+    method, log_id, label, kind, error); a rerun with the same --out resumes, and claims logged
+    before a kill come back from the log instead of being logged again."""
+    from inkproof.batch import PARTITION_CLAIMS, run_claims
+
+    summary = run_claims(
+        claims,
+        out,
+        database=db,
+        root=root,
+        model=model,
+        operating_point=operating_point,
+        workers=workers,
+        address=address,
+        partition_claims=partition_size or PARTITION_CLAIMS,
         progress=not json_out,
     )
     _print(summary, json_out)

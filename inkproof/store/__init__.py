@@ -29,6 +29,8 @@ from inkproof.store.documents import (
 )
 from inkproof.store.errors import (
     ApiKeyError,
+    IdempotencyKeyConflictError,
+    InvalidIdempotencyKeyError,
     InvalidWriterIdError,
     ModelRequiredError,
     NoReferencesError,
@@ -83,11 +85,13 @@ __all__ = [
     "EnrollResult",
     "ExactIndex",
     "FolderIndexResult",
+    "IdempotencyKeyConflictError",
     "IdentificationResult",
     "ImageOutcome",
     "IndexUnavailableError",
     "IndexedDocument",
     "InvalidDocumentInputError",
+    "InvalidIdempotencyKeyError",
     "InvalidWriterIdError",
     "ModelRequiredError",
     "NoReferencesError",

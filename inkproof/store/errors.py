@@ -62,6 +62,14 @@ class InvalidWriterIdError(StoreError, ValueError):
     """An external writer id that is empty or too long."""
 
 
+class InvalidIdempotencyKeyError(StoreError, ValueError):
+    """An idempotency key that is not 1-128 visible ASCII characters."""
+
+
+class IdempotencyKeyConflictError(StoreError, ValueError):
+    """An idempotency key already logged for a claim on another writer or operating point."""
+
+
 class ModelRequiredError(StoreError):
     """The store was opened without a model, and this operation embeds or scores images."""
 

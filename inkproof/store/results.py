@@ -145,7 +145,9 @@ class ReferenceScore(JsonResult):
 class ClaimResult(JsonResult):
     log_id: int
     external_id: str
-    writer_id: int
+    #: None only for a claim returned from the log (a repeated idempotency key) whose writer was
+    #: deleted since.
+    writer_id: int | None
     decision: ClaimDecision
     status: str
     fused_score: float

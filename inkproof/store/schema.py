@@ -148,6 +148,10 @@ class VerificationLog(Base):
     threshold_source: Mapped[str | None] = mapped_column(String(64), nullable=True)
     preprocess_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Given by a caller that may submit the same claim again (a resumed batch job): one row per
+    # key, enforced by a unique index, so a retry returns this row instead of logging twice
+    # (revision 0006; NULL for claims logged without one, and NULLs never collide).
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True, index=True)
 
 
 class ApiKey(Base):

@@ -3,21 +3,27 @@ which scores, decides and logs each claim."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, defer
 
 from inkproof.claims import (
+    CLASSIFIERS,
     OPERATING_POINTS,
     ClaimsConfigError,
     WriterModel,
+    fuse,
     score_claim,
 )
 from inkproof.imaging import ImageSource, image_digest
 from inkproof.store.errors import (
+    IdempotencyKeyConflictError,
+    InvalidIdempotencyKeyError,
     NoReferencesError,
 )
 from inkproof.store.helpers import (
@@ -42,6 +48,73 @@ from inkproof.store.scoring import ScoringMixin
 
 #: Percentile of a writer's leave-one-out reference scores used as that writer's accept threshold.
 WRITER_PERCENTILE = 5.0
+#: Longest idempotency key (the column is VARCHAR(128)).
+MAX_IDEMPOTENCY_KEY = 128
+_CALIBRATED_K = re.compile(r"^calibrated:K=(\d+):")
+
+
+def clean_idempotency_key(key: object) -> str:
+    """A key as given (no normalisation: it is compared byte for byte): 1-128 visible ASCII
+    characters, the same on SQLite and PostgreSQL."""
+    if not isinstance(key, str):
+        raise InvalidIdempotencyKeyError("an idempotency key must be text")
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidIdempotencyKeyError(
+            f"an idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} characters, got {len(key)}"
+        )
+    bad = next((i for i, char in enumerate(key) if not "!" <= char <= "~"), None)
+    if bad is not None:
+        raise InvalidIdempotencyKeyError(
+            f"an idempotency key must be visible ASCII characters (U+{ord(key[bad]):04X} at position {bad + 1})"
+        )
+    return key
+
+
+def _logged_result(entry: VerificationLog) -> ClaimResult:
+    """The result a logged claim was answered with, rebuilt from its log row alone.
+
+    ``raw_fused_score`` is the plain fusion of the logged per-reference scores that were used (the
+    model head's float32 scores: the original fused the same comparisons in float64, so the two
+    agree to ~1e-7); ``calibrated_k`` comes from the logged threshold source (None when custom
+    thresholds replaced the calibrated ones); ``writer_id`` is None when the writer was deleted
+    since.
+    """
+    scores = tuple(
+        ReferenceScore(
+            int(item["reference_id"]), float(item["score"]), bool(item.get("used", True)), item.get("image_sha256")
+        )
+        for item in entry.reference_scores
+    )
+    method = entry.method or "mean"
+    used = np.asarray([item.score for item in scores if item.used], dtype=np.float64)
+    raw_fused: float | None = None
+    if len(used):
+        try:
+            raw_fused = float(fuse(used, "mean" if method in CLASSIFIERS else method.partition("+")[0]))
+        except ClaimsConfigError:  # a method this version does not know
+            raw_fused = None
+    source = entry.threshold_source or ""
+    k = _CALIBRATED_K.match(source)
+    return ClaimResult(
+        log_id=entry.id,
+        external_id=entry.claimed_external_id,
+        writer_id=entry.writer_id,
+        decision=cast(ClaimDecision, entry.decision),
+        status=entry.status,
+        fused_score=entry.fused_score,
+        fusion=method,
+        accept_threshold=entry.threshold,
+        reject_threshold=entry.reject_threshold,
+        threshold_source=source,
+        reference_scores=scores,
+        model_tag=entry.model_tag,
+        query_sha256=entry.query_sha256,
+        method=method,
+        raw_fused_score=raw_fused,
+        operating_point=entry.operating_point,
+        calibrated_k=int(k.group(1)) if k else None,
+        references_used=len(used),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +175,7 @@ class ClaimsMixin(ScoringMixin):
         fusion: Fusion | None = None,
         operating_point: str | None = None,
         keep_query: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> ClaimResult:
         """Is ``query`` a genuine signature of ``external_id``? Scores it against the writer's
         references and decides: accept, reject, or send to review. Every claim is logged.
@@ -113,6 +187,12 @@ class ClaimsMixin(ScoringMixin):
         Without one, ``fusion`` (mean or max) of the raw scores meets the card's global thresholds.
         ``keep_query`` (default: the store's ``keep_claim_images``) keeps the query image of a
         decided claim too, for its evidence (:meth:`claim_evidence`).
+
+        ``idempotency_key`` (1-128 visible ASCII characters) makes a retried claim cost nothing and
+        log nothing: when a claim with that key was logged already, its logged result is returned
+        (:func:`_logged_result`; the query is not read again) and otherwise the key is written with
+        the new log row, in the same transaction. A key logged for another writer or operating
+        point is :class:`IdempotencyKeyConflictError`.
         """
         keep = self.keep_claim_images if keep_query is None else bool(keep_query)
         if fusion is not None and fusion not in FUSIONS:
@@ -121,6 +201,12 @@ class ClaimsMixin(ScoringMixin):
         if point not in OPERATING_POINTS:
             raise ClaimsConfigError(f"operating point must be one of {', '.join(OPERATING_POINTS)}, got {point!r}")
         external_id = clean_external_id(external_id)
+        key = None if idempotency_key is None else clean_idempotency_key(idempotency_key)
+        if key is not None:
+            # Before anything else: a logged claim is answered even if its writer is gone since.
+            logged = self._logged_claim(key, external_id, point)
+            if logged is not None:
+                return logged
         claims = self.claims
         global_accept, global_reject, global_source = self.thresholds() if claims is None else (0.0, 0.0, "")
 
@@ -225,13 +311,22 @@ class ClaimsMixin(ScoringMixin):
                     operating_point=used_point,
                     threshold_source=source,
                     preprocess_version=self.card.preprocess_version,
+                    idempotency_key=key,
                 )
                 session.add(entry)
                 session.flush()  # a writer deleted meantime fails the foreign key: retried above
                 return entry.id
 
-            with self.db.session() as session:
-                log_id = log(session)
+            try:
+                with self.db.session() as session:
+                    log_id = log(session)
+            except IntegrityError:
+                # The same key logged meanwhile (another process retrying this claim): its row is
+                # the answer. Any other integrity error goes to _retry, which scores again.
+                logged = self._logged_claim(key, external_id, point) if key is not None else None
+                if logged is None:
+                    raise
+                return logged
             return ClaimResult(
                 log_id=log_id,
                 external_id=external_id,
@@ -254,3 +349,25 @@ class ClaimsMixin(ScoringMixin):
             )
 
         return self._retry(attempt)
+
+    def _logged_claim(self, key: str, external_id: str, point: str) -> ClaimResult | None:
+        """The logged result of the claim with ``key``, or None when there is none."""
+
+        def work(session: Session) -> VerificationLog | None:
+            query = (
+                select(VerificationLog)
+                .where(VerificationLog.idempotency_key == key)
+                .options(defer(VerificationLog.query_png))
+            )
+            return session.scalars(query).one_or_none()
+
+        entry = self._read(work)
+        if entry is None:
+            return None
+        # The logged operating point is None for uncalibrated models: then there is none to compare.
+        if entry.claimed_external_id != external_id or entry.operating_point not in (None, point):
+            raise IdempotencyKeyConflictError(
+                f"idempotency key {key!r} was used for claim {entry.id} on writer {entry.claimed_external_id!r}"
+                f" at operating point {entry.operating_point}, not on {external_id!r} at {point}"
+            )
+        return _logged_result(entry)

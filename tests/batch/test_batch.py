@@ -16,10 +16,10 @@ from inkproof.cli.app import app
 from inkproof.data.adapters import load_dataset
 from inkproof.data.pairs import make_pairs, write_pairs
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 pytest.importorskip("pyarrow")
 
-from inkproof.batch import BatchJobError, read_embeddings, read_scores, run_batch  # noqa: E402
+from inkproof.batch import BatchJobError, read_embeddings, read_scores, run_batch
 
 runner = CliRunner()
 
@@ -27,14 +27,6 @@ runner = CliRunner()
 def _comparable(rows: Iterator[dict]) -> list[dict]:
     """Rows with NaN scores (failed pairs) as None, so that equal rows compare equal."""
     return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()} for row in rows]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    """One local Ray session with 2 CPUs for the whole module (starting Ray takes seconds)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

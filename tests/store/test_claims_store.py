@@ -220,8 +220,8 @@ def test_the_writer_models_migration_goes_down_and_up(database: Database) -> Non
         ("add_table", "reference_changes"),
         ("add_table", "writer_models"),
     ]
-    assert len(missing) == 2 + 5  # and 0004's log columns
+    assert len(missing) == 2 + 5 + 2  # and 0004's log columns, 0006's idempotency key and its index
     database.upgrade()
-    assert database.current_revision() == "0005"
+    assert database.current_revision() == "0006"
     with database.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

@@ -31,7 +31,7 @@ def test_urls_paths_and_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("INKPROOF_DB", str(tmp_path / "env.db"))
     assert resolve_url(None).database == str(tmp_path / "env.db")
     with open_database() as db:
-        assert db.current_revision() == "0005"
+        assert db.current_revision() == "0006"
     assert (tmp_path / "env.db").is_file()
     with pytest.raises(DatabaseError):
         open_database("nosuchdialect://x/y")
@@ -47,11 +47,11 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Pa
 
 
 def test_migrations_create_exactly_the_schema(database: Database) -> None:
-    assert database.current_revision() == "0005"
+    assert database.current_revision() == "0006"
     with database.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     database.upgrade()  # at head already: nothing to do
-    assert database.current_revision() == "0005"
+    assert database.current_revision() == "0006"
     # Shipped inside the package, so an installed wheel can migrate without alembic.ini.
     assert MIGRATIONS_DIR.is_relative_to(REPO / "inkproof")
     assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
@@ -81,7 +81,7 @@ def test_processes_opening_a_new_database_at_once(database_url: str, tmp_path: P
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-        assert out.strip() == "0005"
+        assert out.strip() == "0006"
     with open_database(target) as db, db.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
 

@@ -150,7 +150,7 @@ def test_the_documents_migration_goes_down_and_up(database: Database) -> None:
 
     from inkproof.store.database import alembic_config
 
-    assert database.current_revision() == "0005"
+    assert database.current_revision() == "0006"
     with database.session() as session:
         session.add(Writer(external_id="kept", display_name="", created_at=utcnow()))
     with database.engine.begin() as connection:
@@ -162,12 +162,13 @@ def test_the_documents_migration_goes_down_and_up(database: Database) -> None:
         missing = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     added = {diff[1].name for diff in missing if diff[0] == "add_table"}
     indexed = {diff[1].table.name for diff in missing if diff[0] == "add_index"}
-    # 0003 (writer_models), 0004 (five log columns) and 0005 (reference_changes) go down with it.
+    # 0003 (writer_models), 0004 (five log columns), 0005 (reference_changes) and 0006 (the log's
+    # idempotency key and its unique index) go down with it.
     assert added == {"documents", "document_signatures", "writer_models", "reference_changes"}
-    assert indexed == {"document_signatures"}
-    assert len(missing) == 4 + 3 + 5  # four tables, the three indexes of signatures, 0004's columns
+    assert indexed == {"document_signatures", "verification_logs"}
+    assert len(missing) == 4 + 3 + 5 + 2  # four tables, the signatures' three indexes, 0004's and 0006's columns
     database.upgrade()
-    assert database.current_revision() == "0005"
+    assert database.current_revision() == "0006"
     with database.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     with database.session(write=False) as session:
