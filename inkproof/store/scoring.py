@@ -125,19 +125,27 @@ class ScoringMixin(StoreBase):
         existing.fitted_at = row.fitted_at
         return existing
 
-    def _writer_embeddings(self, session: Session, writer_id: int) -> tuple[list[int], np.ndarray]:
+    def _writer_embeddings(
+        self, session: Session, writer_id: int, *, digests: dict[int, str] | None = None
+    ) -> tuple[list[int], np.ndarray]:
+        """A writer's reference ids and embeddings in id order; ``digests`` (when given) receives
+        each reference's image sha256 from the same query."""
         rows = session.execute(
-            select(Reference.id, Reference.embedding, Reference.embedding_dim, Reference.model_tag)
+            select(
+                Reference.id, Reference.embedding, Reference.embedding_dim, Reference.model_tag, Reference.image_sha256
+            )
             .where(Reference.writer_id == writer_id)
             .order_by(Reference.id)
         )
         ids: list[int] = []
         blobs: list[bytes] = []
-        for ref_id, blob, dim, tag in rows:
+        for ref_id, blob, dim, tag, sha256 in rows:
             if tag != self.model_tag or dim != self.card.embedding_dim:
                 raise StoreModelMismatchError(tag, self.model_tag)
             ids.append(int(ref_id))
             blobs.append(blob)
+            if digests is not None:
+                digests[int(ref_id)] = str(sha256)
         return ids, embedding_matrix(blobs, self.card.embedding_dim)
 
     @staticmethod

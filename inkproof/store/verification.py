@@ -39,7 +39,6 @@ from inkproof.store.results import (
     ReferenceScore,
 )
 from inkproof.store.schema import (
-    Reference,
     VerificationLog,
     WriterScoring,
     utcnow,
@@ -223,15 +222,9 @@ class ClaimsMixin(ScoringMixin):
         def score(session: Session) -> tuple[int, list[int], np.ndarray, _Scoring | None]:
             self._check_compatible(session)
             writer = self._find_writer(session, external_id)
-            ids, matrix = self._writer_embeddings(session, writer.id)
+            ids, matrix = self._writer_embeddings(session, writer.id, digests=hashes)
             if not ids:
                 raise NoReferencesError(f"writer {external_id!r} has no reference signatures; enroll some")
-            hashes.update(
-                (int(i), str(h))
-                for i, h in session.execute(
-                    select(Reference.id, Reference.image_sha256).where(Reference.writer_id == writer.id)
-                )
-            )
             row = session.get(WriterScoring, writer.id) if claims is not None else None
             fresh = row is not None and not self._stale(row, ids)
             return writer.id, ids, matrix, _Scoring.of(row) if fresh and row is not None else None
