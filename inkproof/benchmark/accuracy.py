@@ -1,11 +1,11 @@
 """The accuracy benchmark, reproducible from scratch: ``inkproof benchmark accuracy``.
 
 Every entry trains its own model with the recipe of the bundled model (:data:`DEFAULT_RECIPE`: the
-compact CNN with a CosFace writer-classification loss plus a triplet term against each writer's own
-skilled forgeries) on training writers only, picks the checkpoint and the thresholds on validation
-writers only, and reports on writers the model never saw. ``with_teacher`` adds, per entry, an
-EfficientNet-Lite0 teacher fine-tuned from ImageNet (:data:`TEACHER`) and a student distilled from
-it (:data:`STUDENT`), reported beside the default model.
+multiscale compact CNN at 150x220 with a CosFace writer-classification loss plus a co-tuplet term
+against each writer's own skilled forgeries) on training writers only, picks the checkpoint and the
+thresholds on validation writers only, and reports on writers the model never saw.
+``with_teacher`` adds, per entry, an EfficientNet-Lite0 teacher fine-tuned from ImageNet
+(:data:`TEACHER`) and a student distilled from it (:data:`STUDENT`), reported beside the default model.
 
 * ``main``: CEDAR + BHSig260-Hindi, each split 70/15/15 by writer; reported per dataset on its
   test writers. This is how the bundled model is trained.
@@ -41,16 +41,17 @@ from inkproof.data.splits import WriterSplit, kfold_writers, split_writers
 PARTS = ("main", "cross", "cedar-kfold", "claims")
 
 DEFAULT_RECIPE: dict[str, Any] = {
-    "model": "compact",
+    "model": "ms-compact",
     "model_settings": {"width": 16, "embedding_dim": 128, "dropout": 0.1},
-    "preprocess": {"height": 112, "width": 160},
+    "preprocess": {"height": 150, "width": 220},
     "loss": "cosface",
     "margin": 0.35,
     "skilled_weight": 1.0,
+    "skilled_term": "cotuplet",
     "skilled_margin": 0.2,
     "writers_per_batch": 8,
     "samples_per_writer": 6,
-    "forgeries_per_writer": 3,
+    "forgeries_per_writer": 4,
     "lr": 0.003,
     "weight_decay": 0.0001,
     "warmup_epochs": 1,
