@@ -11,7 +11,13 @@ class's probability map is turned into boxes:
 3. take the connected components of the dilated mask; each component's box is the extent of the
    *undilated* pixels inside it (so the dilation does not inflate boxes), its confidence the mean
    probability over them;
-4. drop boxes below the minimum size and map the rest back to page pixels.
+4. drop boxes below the minimum size and map the rest back to page pixels;
+5. shrink the boxes of the ``tighten`` classes to the ink inside them.
+
+Settings version 2 adds two steps, each for the classes it names: before step 4, a class's pieces
+that lie in one region above a lower threshold are joined when that region is no larger than a
+field; after step 5, a box of stacked fields is cut at empty horizontal bands of its ink
+(:func:`read_boxes`, :class:`DetectorSettings`).
 
 The settings (classes, working size, threshold, dilation, minimum size) live in the ``detector``
 section of the model card, a :class:`~inkproof.segmentation.runtime.SegmentationCard` JSON with that
