@@ -11,7 +11,13 @@ class's probability map is turned into boxes:
 3. take the connected components of the dilated mask; each component's box is the extent of the
    *undilated* pixels inside it (so the dilation does not inflate boxes), its confidence the mean
    probability over them;
-4. drop boxes below the minimum size and map the rest back to page pixels.
+4. drop boxes below the minimum size and map the rest back to page pixels;
+5. shrink the boxes of the ``tighten`` classes to the ink inside them.
+
+Settings version 2 adds two steps, each for the classes it names: before step 4, a class's pieces
+that lie in one region above a lower threshold are joined when that region is no larger than a
+field; after step 5, a box of stacked fields is cut at empty horizontal bands of its ink
+(:func:`read_boxes`, :class:`DetectorSettings`).
 
 The settings (classes, working size, threshold, dilation, minimum size) live in the ``detector``
 section of the model card, a :class:`~inkproof.segmentation.runtime.SegmentationCard` JSON with that
@@ -32,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import time
@@ -64,7 +71,10 @@ __all__ = [
     "boxes_from_probabilities",
     "default_model_path",
     "detect_document",
+    "ink_mask",
     "label_runs",
+    "read_boxes",
+    "split_stacked",
     "tighten_to_ink",
     "to_working_scale",
 ]
@@ -92,6 +102,21 @@ def default_model_path() -> Path:
 # --- settings and card -------------------------------------------------------------------------
 
 
+SETTINGS_VERSION = 2  # 1: thresholds, merge, sizes, tightening; 2 adds joining and splitting
+_VERSION_2_FIELDS = (  # the settings version 2 added; at their defaults a card reads as version 1 did
+    "join_thresholds",
+    "join_max_width",
+    "join_max_height",
+    "split",
+    "split_min_height",
+    "split_empty",
+    "split_band",
+    "split_min_part",
+    "split_part_ink",
+    "split_part_width",
+)
+
+
 @dataclass(frozen=True)
 class DetectorSettings:
     """How pages are scaled for the network and how its probability maps become boxes.
@@ -103,6 +128,22 @@ class DetectorSettings:
     the classes they name; boxes of the ``tighten`` classes shrink to the ink inside them (the maps
     are coarser than a pen stroke, so a handwriting box read from them has a margin of paper).
     ``inkproof detector tune`` chooses these on validation pages.
+
+    Version 2 of the settings adds two optional steps, both off unless named (a card without them
+    reads boxes exactly as version 1 did):
+
+    * ``join_thresholds`` (class -> a lower threshold): the pieces of a class found at its threshold
+      that lie in one region of the map above the lower threshold become one box (the extent of
+      that region), when that region is at most ``join_max_width`` of the map's width and
+      ``join_max_height`` of its height; a larger region (two neighbouring fields painted as one
+      weaker blob) leaves its pieces as they were.
+    * ``split`` (classes): a box taller than ``split_min_height`` of the page is cut at each
+      horizontal band of at least ``split_band`` of the page height whose rows hold at most
+      ``split_empty`` of the box's mean ink per row (two signatures stacked in one box), when
+      every part keeps an ink height of at least ``split_min_part`` of the page, at least
+      ``split_part_ink`` of the box's mean ink per row and an ink width of at least
+      ``split_part_width`` of the box's (a flourish's tail is not a second signature); each part
+      shrinks to its ink.
     """
 
     classes: tuple[str, ...]
@@ -113,39 +154,93 @@ class DetectorSettings:
     min_area: int = 24
     class_thresholds: tuple[tuple[str, float], ...] = ()
     tighten: tuple[str, ...] = ()
+    join_thresholds: tuple[tuple[str, float], ...] = ()
+    join_max_width: float = 0.4
+    join_max_height: float = 0.12
+    split: tuple[str, ...] = ()
+    split_min_height: float = 0.1
+    split_empty: float = 0.2
+    split_band: float = 0.002
+    split_min_part: float = 0.025
+    split_part_ink: float = 0.3
+    split_part_width: float = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        pairs = self.class_thresholds.items() if isinstance(self.class_thresholds, dict) else self.class_thresholds
-        object.__setattr__(self, "class_thresholds", tuple(sorted((str(k), float(v)) for k, v in pairs)))
+        for name in ("class_thresholds", "join_thresholds"):
+            given = getattr(self, name)
+            pairs = given.items() if isinstance(given, dict) else given
+            object.__setattr__(self, name, tuple(sorted((str(k), float(v)) for k, v in pairs)))
         object.__setattr__(self, "tighten", tuple(str(c) for c in self.tighten))
+        object.__setattr__(self, "split", tuple(str(c) for c in self.split))
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes must be distinct and non-empty, got {self.classes}")
-        named = {name for name, _ in self.class_thresholds} | set(self.tighten)
+        named = (
+            {name for name, _ in self.class_thresholds}
+            | set(self.tighten)
+            | {name for name, _ in self.join_thresholds}
+            | set(self.split)
+        )
         if not named <= set(self.classes):
-            raise ValueError(f"class_thresholds/tighten name unknown classes: {sorted(named - set(self.classes))}")
+            raise ValueError(
+                "class_thresholds/tighten/join_thresholds/split name unknown classes: "
+                f"{sorted(named - set(self.classes))}"
+            )
         if any(not 0.0 < level < 1.0 for _, level in self.class_thresholds):
             raise ValueError(f"class thresholds must lie in (0, 1), got {dict(self.class_thresholds)}")
+        if any(not 0.0 < level < 1.0 for _, level in self.join_thresholds):
+            raise ValueError(f"join thresholds must lie in (0, 1), got {dict(self.join_thresholds)}")
         if not 32 <= int(self.long_side) <= 8192:
             raise ValueError(f"long_side must lie in 32..8192, got {self.long_side}")
         if not 0.0 < float(self.threshold) < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.merge < 0 or self.min_side < 1 or self.min_area < 1:
             raise ValueError("merge must be >= 0, min_side and min_area >= 1")
+        fractions = ("join_max_width", "join_max_height", "split_min_height", "split_band", "split_min_part")
+        if any(not 0.0 < float(getattr(self, name)) <= 1.0 for name in fractions):
+            raise ValueError(f"{', '.join(fractions)} must lie in (0, 1]")
+        if not 0.0 <= float(self.split_part_width) <= 1.0:
+            raise ValueError(f"split_part_width must lie in [0, 1], got {self.split_part_width}")
+        if not 0.0 <= float(self.split_empty) < 1.0 or float(self.split_part_ink) < 0.0:
+            raise ValueError("split_empty must lie in [0, 1) and split_part_ink be >= 0")
 
     def threshold_of(self, label: str) -> float:
         return dict(self.class_thresholds).get(label, self.threshold)
+
+    def join_threshold_of(self, label: str) -> float | None:
+        """The lower threshold that joins ``label``'s pieces, None when they are not joined."""
+        return dict(self.join_thresholds).get(label)
+
+    @property
+    def version(self) -> int:
+        """1 when these settings read boxes as version 1 did (written without the newer keys), else 2."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        changed = any(getattr(self, name) != defaults[name] for name in _VERSION_2_FIELDS)
+        return SETTINGS_VERSION if changed else 1
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["classes"] = list(self.classes)
         values["class_thresholds"] = dict(self.class_thresholds)
         values["tighten"] = list(self.tighten)
-        return values
+        if self.version == 1:  # the card keeps version 1's layout, byte for byte
+            return {name: value for name, value in values.items() if name not in _VERSION_2_FIELDS}
+        values["join_thresholds"] = dict(self.join_thresholds)
+        values["split"] = list(self.split)
+        return {"version": SETTINGS_VERSION, **values}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DetectorSettings:
+        values = dict(values)
+        version = int(values.pop("version", 1))
+        if not 1 <= version <= SETTINGS_VERSION:
+            raise ValueError(
+                f"detector settings version {version}: this inkproof reads versions 1 to {SETTINGS_VERSION} "
+                "(a newer inkproof wrote this card?)"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
+        if version == 1:
+            known -= set(_VERSION_2_FIELDS)
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown detector settings: {unknown}")
@@ -154,6 +249,8 @@ class DetectorSettings:
             "classes": tuple(values["classes"]),
             "class_thresholds": tuple(dict(values.get("class_thresholds") or {}).items()),
             "tighten": tuple(values.get("tighten", ())),
+            "join_thresholds": tuple(dict(values.get("join_thresholds") or {}).items()),
+            "split": tuple(values.get("split", ())),
         }
         return cls(**given)
 
@@ -339,6 +436,85 @@ def label_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return start_rows, starts, ends, component.reshape(-1), len(unique)
 
 
+def _runs_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, starts, ends) of the horizontal runs of a boolean mask, in raster order."""
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    return rows, starts, ends
+
+
+def _grouped_runs(mask: np.ndarray, merge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The runs of ``mask`` (rows, starts, ends), the group of each (the component of the mask
+    dilated by ``merge`` that holds it) and the number of groups."""
+    group_rows, group_starts, _, group_of, groups = label_runs(_dilate(mask, merge))
+    rows, starts, ends = _runs_of(mask)
+    # Each undilated run lies inside exactly one dilated run of its row: find that run.
+    width = mask.shape[1] + 1
+    keys = group_rows.astype(np.int64) * width + group_starts
+    owner = group_of[np.searchsorted(keys, rows.astype(np.int64) * width + starts, side="right") - 1]
+    return rows, starts, ends, owner, groups
+
+
+def _extents(
+    rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, owner: np.ndarray, groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x0, y0, x1, y1) of each group's runs, x1/y1 exclusive."""
+    x0 = np.full(groups, np.iinfo(np.int64).max)
+    y0 = np.full(groups, np.iinfo(np.int64).max)
+    x1 = np.zeros(groups, dtype=np.int64)
+    y1 = np.zeros(groups, dtype=np.int64)
+    np.minimum.at(x0, owner, starts)
+    np.minimum.at(y0, owner, rows)
+    np.maximum.at(x1, owner, ends)
+    np.maximum.at(y1, owner, rows + 1)
+    return x0, y0, x1, y1
+
+
+def _join_pieces(
+    region: np.ndarray,
+    merge: int,
+    pieces: tuple[np.ndarray, np.ndarray, np.ndarray, int],
+    stats: tuple[np.ndarray, ...],
+    limits: tuple[float, float],
+) -> tuple[np.ndarray, ...]:
+    """Join the pieces (groups of the thresholded mask) that lie in one group of ``region`` (the map
+    above the lower threshold) when that group's extent is within ``limits`` (width, height).
+
+    ``pieces`` are the mask's (rows, starts, owner, count) and ``stats`` its (area, mass, x0, y0,
+    x1, y1) per piece; the same arrays come back for the joined pieces: area and mass summed over
+    the pieces (the confidence stays the mean over pixels above the threshold), the extent that of
+    the region's group.
+    """
+    rows, starts, owner, count = pieces
+    area, mass, x0, y0, x1, y1 = stats
+    region_rows, region_starts, region_ends, region_owner, regions = _grouped_runs(region, merge)
+    rx0, ry0, rx1, ry1 = _extents(region_rows, region_starts, region_ends, region_owner, regions)
+    # Every run of the mask lies inside one run of the region (the region holds the mask).
+    width = region.shape[1] + 1
+    keys = region_rows.astype(np.int64) * width + region_starts
+    run_region = region_owner[np.searchsorted(keys, rows.astype(np.int64) * width + starts, side="right") - 1]
+    piece_region = np.zeros(count, dtype=np.int64)
+    piece_region[owner] = run_region  # the runs of one piece share its region group
+    members = np.bincount(piece_region, minlength=regions)
+    joinable = (members >= 2) & (rx1 - rx0 <= limits[0]) & (ry1 - ry0 <= limits[1])
+    # A joined piece's index: the first of its region group's pieces; the others are folded into it.
+    first: dict[int, int] = {}
+    keep = np.zeros(count, dtype=bool)
+    target = np.arange(count)
+    for piece in range(count):
+        group = int(piece_region[piece])
+        if joinable[group]:
+            target[piece] = first.setdefault(group, piece)
+        keep[piece] = target[piece] == piece
+    area = np.bincount(target, weights=area, minlength=count)
+    mass = np.bincount(target, weights=mass, minlength=count)
+    x0, y0, x1, y1 = (v.copy() for v in (x0, y0, x1, y1))
+    for group, piece in first.items():
+        x0[piece], y0[piece], x1[piece], y1[piece] = rx0[group], ry0[group], rx1[group], ry1[group]
+    return area[keep], mass[keep], x0[keep], y0[keep], x1[keep], y1[keep]
+
+
 def boxes_from_probabilities(
     probabilities: np.ndarray,
     settings: DetectorSettings,
@@ -351,49 +527,47 @@ def boxes_from_probabilities(
 
     ``scale`` is (working width / page width, working height / page height); boxes are divided by
     it and clipped to ``page_size`` (w, h) when given. ``threshold`` replaces the settings' for
-    every class. Highest confidence first.
+    every class. The pieces of a class with a join threshold (below the threshold in use) are
+    joined as :class:`DetectorSettings` describes. Highest confidence first.
     """
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if probabilities.ndim != 3 or probabilities.shape[0] != len(settings.classes) + 1:
         raise ValueError(f"expected ({len(settings.classes) + 1}, h, w) probabilities, got shape {probabilities.shape}")
     sx, sy = scale
+    map_height, map_width = probabilities.shape[1:]
     found: list[FieldDetection] = []
     for channel, label in enumerate(settings.classes, start=1):
         level = settings.threshold_of(label) if threshold is None else float(threshold)
         full = probabilities[channel] >= level
         if not full.any():
             continue
+        lower = settings.join_threshold_of(label)
+        region = probabilities[channel] >= lower if lower is not None and lower < level else None
+        spread = full if region is None else region  # the region holds the mask
         # Work inside the mask's bounding rectangle (plus the dilation): fields cover a small part
         # of a page, so this keeps the cost near the fields' size rather than the page's.
-        ys, xs = np.nonzero(full.any(axis=1))[0], np.nonzero(full.any(axis=0))[0]
+        ys, xs = np.nonzero(spread.any(axis=1))[0], np.nonzero(spread.any(axis=0))[0]
         top, left = max(0, int(ys[0]) - settings.merge), max(0, int(xs[0]) - settings.merge)
         bottom = min(full.shape[0], int(ys[-1]) + 1 + settings.merge)
         right = min(full.shape[1], int(xs[-1]) + 1 + settings.merge)
         mask = full[top:bottom, left:right]
         heat = probabilities[channel, top:bottom, left:right]
-        group_rows, group_starts, _, group_of, groups = label_runs(_dilate(mask, settings.merge))
-        # The undilated runs, each inside exactly one dilated run of its row: find that run.
-        edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-        rows, starts = np.nonzero(edges == 1)
-        _, ends = np.nonzero(edges == -1)
-        width = mask.shape[1] + 1
-        keys = group_rows.astype(np.int64) * width + group_starts
-        owner = group_of[np.searchsorted(keys, rows.astype(np.int64) * width + starts, side="right") - 1]
+        rows, starts, ends, owner, groups = _grouped_runs(mask, settings.merge)
         flat = rows.astype(np.int64) * mask.shape[1]
         bounds = np.stack([flat + starts, flat + ends], axis=1).reshape(-1)
         # reduceat sums each [start, end) run; every second entry spans a gap and is dropped.
         run_mass = np.add.reduceat(np.append(heat.reshape(-1), 0.0).astype(np.float64), bounds)[::2]
         area = np.bincount(owner, weights=ends - starts, minlength=groups)
         mass = np.bincount(owner, weights=run_mass, minlength=groups)
-        x0 = np.full(groups, np.iinfo(np.int64).max)
-        y0 = np.full(groups, np.iinfo(np.int64).max)
-        x1 = np.zeros(groups, dtype=np.int64)
-        y1 = np.zeros(groups, dtype=np.int64)
-        np.minimum.at(x0, owner, starts + left)
-        np.minimum.at(y0, owner, rows + top)
-        np.maximum.at(x1, owner, ends + left)
-        np.maximum.at(y1, owner, rows + top + 1)
-        for g in range(groups):
+        x0, y0, x1, y1 = _extents(rows, starts, ends, owner, groups)
+        if region is not None:
+            limits = (settings.join_max_width * map_width, settings.join_max_height * map_height)
+            pieces = (rows, starts, owner, groups)
+            stats = (area, mass, x0, y0, x1, y1)
+            inside = region[top:bottom, left:right]
+            area, mass, x0, y0, x1, y1 = _join_pieces(inside, settings.merge, pieces, stats, limits)
+        x0, x1, y0, y1 = x0 + left, x1 + left, y0 + top, y1 + top
+        for g in range(len(area)):
             if area[g] < settings.min_area or min(x1[g] - x0[g], y1[g] - y0[g]) < settings.min_side:
                 continue
             box = (
@@ -409,19 +583,29 @@ def boxes_from_probabilities(
     return found
 
 
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """The page's ink: pixels darker than its Otsu level."""
+    from inkproof.preprocess.signature import otsu_threshold
+
+    return np.asarray(gray < otsu_threshold(gray))
+
+
 def tighten_to_ink(
-    gray: np.ndarray, detections: Sequence[FieldDetection], classes: Sequence[str]
+    gray: np.ndarray,
+    detections: Sequence[FieldDetection],
+    classes: Sequence[str],
+    *,
+    ink: np.ndarray | None = None,
 ) -> list[FieldDetection]:
-    """Shrink the boxes of ``classes`` to the ink inside them (pixels darker than the page's Otsu level).
+    """Shrink the boxes of ``classes`` to the ink inside them (pixels darker than the page's Otsu
+    level, or ``ink`` when given).
 
     A box with no ink inside is kept as it is; other classes pass unchanged.
     """
-    from inkproof.preprocess.signature import otsu_threshold
-
     wanted = set(classes)
     if not wanted.intersection(d.label for d in detections):
         return list(detections)
-    ink = gray < otsu_threshold(gray)
+    ink = ink_mask(gray) if ink is None else ink
     tightened: list[FieldDetection] = []
     for detection in detections:
         x0, y0, x1, y1 = detection.box
@@ -433,6 +617,89 @@ def tighten_to_ink(
         box = (x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1)
         tightened.append(dataclasses.replace(detection, box=box))
     return tightened
+
+
+def _true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True values."""
+    steps = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.nonzero(steps == 1)[0].tolist(), np.nonzero(steps == -1)[0].tolist(), strict=True))
+
+
+def split_stacked(ink: np.ndarray, box: Box, settings: DetectorSettings) -> list[Box]:
+    """``box`` cut at its empty horizontal bands, as :class:`DetectorSettings` describes (``split_*``);
+    ``[box]`` when it is not tall enough, has no such band, or a cut would leave a part that does
+    not look like a line of handwriting. ``ink`` is the page's ink mask, ``box`` in page pixels."""
+    page_height = ink.shape[0]
+    x0, y0, x1, y1 = box
+    height = y1 - y0
+    if height < settings.split_min_height * page_height:
+        return [box]
+    inside = ink[y0:y1, x0:x1]
+    rows = inside.sum(axis=1).astype(np.float64)
+    mean = float(rows.mean()) if rows.size else 0.0
+    if mean <= 0.0:
+        return [box]
+    bands = [
+        (a, b)
+        for a, b in _true_runs(rows <= settings.split_empty * mean)
+        if b - a >= settings.split_band * page_height and a > 0 and b < height
+    ]
+    cuts = [(a + b) // 2 for a, b in bands]
+
+    def small_part(edges: list[int]) -> int | None:
+        for index, (a, b) in enumerate(itertools.pairwise(edges)):
+            inked = np.nonzero(rows[a:b] > 0)[0]
+            tall = int(inked[-1] - inked[0] + 1) if inked.size else 0
+            if tall < settings.split_min_part * page_height or rows[a:b].sum() < settings.split_part_ink * mean * tall:
+                return index
+            cols = np.nonzero(inside[a:b].any(axis=0))[0]
+            if cols[-1] - cols[0] + 1 < settings.split_part_width * (x1 - x0):
+                return index
+        return None
+
+    # Drop cuts that leave a part too short or too faint, the narrower band beside it first.
+    while cuts and (bad := small_part([0, *cuts, height])) is not None:
+        beside = [j for j in (bad - 1, bad) if 0 <= j < len(cuts)]
+        j = min(beside, key=lambda k: bands[k][1] - bands[k][0])
+        del cuts[j], bands[j]
+    if not cuts:
+        return [box]
+    parts: list[Box] = []
+    for a, b in itertools.pairwise([0, *cuts, height]):
+        part = inside[a:b]
+        inked_rows, inked_cols = np.nonzero(part.any(axis=1))[0], np.nonzero(part.any(axis=0))[0]
+        top, bottom = y0 + a + int(inked_rows[0]), y0 + a + int(inked_rows[-1]) + 1
+        parts.append((x0 + int(inked_cols[0]), top, x0 + int(inked_cols[-1]) + 1, bottom))
+    return parts
+
+
+def read_boxes(
+    gray: np.ndarray,
+    probabilities: np.ndarray,
+    scale: tuple[float, float],
+    settings: DetectorSettings,
+    *,
+    threshold: float | None = None,
+) -> list[FieldDetection]:
+    """The page's fields from the detector's (C, h, w) probabilities at working scale: boxes from
+    the maps (:func:`boxes_from_probabilities`), tightened to ink (:func:`tighten_to_ink`), stacked
+    fields split (:func:`split_stacked`), as ``settings`` say. Highest confidence first."""
+    height, width = gray.shape
+    page_size = (width, height)
+    boxes = boxes_from_probabilities(probabilities, settings, scale=scale, page_size=page_size, threshold=threshold)
+    wanted = set(settings.split)
+    if not settings.tighten and not wanted.intersection(d.label for d in boxes):
+        return boxes
+    ink = ink_mask(gray)
+    if settings.tighten:
+        boxes = tighten_to_ink(gray, boxes, settings.tighten, ink=ink)
+    if wanted.intersection(d.label for d in boxes):
+        split: list[FieldDetection] = []
+        for detection in boxes:
+            parts = split_stacked(ink, detection.box, settings) if detection.label in wanted else [detection.box]
+            split.extend(dataclasses.replace(detection, box=part) for part in parts)
+        boxes = sorted(split, key=lambda d: (-d.confidence, d.label, d.box))
+    return boxes
 
 
 # --- the detector ------------------------------------------------------------------------------
@@ -516,11 +783,7 @@ class PageDetector:
         probabilities, scale = self.probabilities(gray)
         height, width = gray.shape
         level = self.threshold_override if threshold is None else threshold
-        boxes = boxes_from_probabilities(
-            probabilities, self.settings, scale=scale, page_size=(width, height), threshold=level
-        )
-        if self.settings.tighten:
-            boxes = tighten_to_ink(gray, boxes, self.settings.tighten)
+        boxes = read_boxes(gray, probabilities, scale, self.settings, threshold=level)
         if self.signature_filter is not None and "signature" in self.settings.classes:
             boxes = self.signature_filter.apply(gray, boxes)
         elapsed = (time.perf_counter() - began) * 1000.0

@@ -48,9 +48,8 @@ from inkproof.document.detector import (
     FieldDetection,
     PageDetector,
     annotate_page,
-    boxes_from_probabilities,
     class_colours,
-    tighten_to_ink,
+    read_boxes,
     to_working_scale,
 )
 from inkproof.document.synthetic import FIELD_CLASSES, FIELD_COLOURS, PageConfig, render_page
@@ -716,11 +715,7 @@ def tune_detector(
         found: dict[str, list[Detection]] = {name: [] for name in annotating}
         truth: dict[str, dict[str, list[tuple[str, BoxTuple]]]] = {name: {} for name in annotating}
         for name, key, gray, probabilities, scale, boxes in pages:
-            detections = boxes_from_probabilities(
-                probabilities, settings, scale=scale, page_size=(gray.shape[1], gray.shape[0])
-            )
-            if tighten:
-                detections = tighten_to_ink(gray, detections, tighten)
+            detections = read_boxes(gray, probabilities, scale, dataclasses.replace(settings, tighten=tuple(tighten)))
             truth[name][key] = boxes
             for d in detections:
                 x0, y0, x1, y1 = d.box
