@@ -189,22 +189,17 @@ async def _read_upload(upload: UploadFile, settings: ServiceSettings) -> bytes:
     return data
 
 
-def _check_image(data: bytes, name: str, settings: ServiceSettings, *, require_ink: bool) -> np.ndarray:
+def _check_image(data: bytes, name: str, settings: ServiceSettings) -> np.ndarray:
     """Decode once, with the service's pixel limit and formats, so bombs, corrupt files and other
     formats (EPS, ...) fail as 4xx before the store sees them; the store gets the decoded array
-    (not the bytes again). A query without ink is refused here too, under its upload name (the
-    library would call it "<bytes: N B>")."""
-    from inkproof.errors import NoInkError
+    (not the bytes again). Whether a query holds ink is the library's check (see
+    ``ink_errors_named`` in :func:`create_app`)."""
     from inkproof.imaging import SERVICE_IMAGE_FORMATS, load_image
-    from inkproof.preprocess import ink_mask
 
     try:
-        gray = load_image(data, max_pixels=settings.max_pixels, formats=SERVICE_IMAGE_FORMATS)
+        return load_image(data, max_pixels=settings.max_pixels, formats=SERVICE_IMAGE_FORMATS)
     except InvalidImageError as exc:
         raise InvalidImageError(name, exc.reason) from None
-    if require_ink and not ink_mask(gray).any():
-        raise NoInkError(name)
-    return gray
 
 
 async def _read_document(upload: UploadFile, settings: ServiceSettings) -> bytes:
@@ -566,20 +561,25 @@ def create_app(
             for i, f in enumerate(files)
         ]
 
-    def checked(images: Sequence[tuple[bytes, str]], *, require_ink: bool = True) -> list[np.ndarray]:
-        return [_check_image(data, name, settings, require_ink=require_ink) for data, name in images]
+    def checked(images: Sequence[tuple[bytes, str]]) -> list[np.ndarray]:
+        return [_check_image(data, name, settings) for data, name in images]
 
     @contextlib.contextmanager
-    def ink_errors_named(name: str) -> Iterator[None]:
-        """The store refuses a blank query itself, in the same preprocessing pass that embeds it
-        (a separate check here would blur the image twice per request); its error then names
-        the upload instead of the decoded array."""
+    def ink_errors_named(uploads: Sequence[tuple[str, np.ndarray]]) -> Iterator[None]:
+        """The library refuses a blank query itself, in the same preprocessing pass that embeds
+        it (a separate check here would blur every image twice per request); its error then
+        names the upload instead of the decoded array. With several uploads the blank one is
+        looked for only once a refusal has happened."""
         from inkproof.errors import NoInkError
+        from inkproof.preprocess import ink_mask
 
         try:
             yield
         except NoInkError:
-            raise NoInkError(name) from None
+            blank = [name for name, gray in uploads if len(uploads) == 1 or not ink_mask(gray).any()]
+            if not blank:
+                raise
+            raise NoInkError(blank[0]) from None
 
     def writer_id(value: str) -> str:
         return clean_identifier(value, "external_id")
@@ -621,7 +621,8 @@ def create_app(
 
         def run() -> dict[str, Any]:
             first, second = checked(images)
-            return the_store.verifier.verify(first, second, threshold=used).to_dict()
+            with ink_errors_named([(images[0][1], first), (images[1][1], second)]):
+                return the_store.verifier.verify(first, second, threshold=used).to_dict()
 
         return await work.run(run)
 
@@ -656,7 +657,7 @@ def create_app(
 
         def run() -> dict[str, Any]:
             # Blank references are the quality checks' business: reported per image, not fatal.
-            return the_store.enroll(external, checked(images, require_ink=False), display_name=name).to_dict()
+            return the_store.enroll(external, checked(images), display_name=name).to_dict()
 
         return await work.run(run)
 
@@ -681,8 +682,8 @@ def create_app(
         images = await images_of([query])
 
         def run() -> dict[str, Any]:
-            (image,) = checked(images, require_ink=False)
-            with ink_errors_named(images[0][1]):
+            (image,) = checked(images)
+            with ink_errors_named([(images[0][1], image)]):
                 result = the_store.verify_claim(
                     external,
                     image,
@@ -702,8 +703,8 @@ def create_app(
         images = await images_of([query])
 
         def run() -> dict[str, Any]:
-            (image,) = checked(images, require_ink=False)
-            with ink_errors_named(images[0][1]):
+            (image,) = checked(images)
+            with ink_errors_named([(images[0][1], image)]):
                 return the_store.identify(image, top=top).to_dict()
 
         return await work.run(run)
