@@ -29,7 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from inkproof.batch.common import BatchJobError, BatchSummary, model_identity, open_verifier, pyarrow_modules
+from inkproof.batch.common import (
+    BatchJobError,
+    BatchSummary,
+    check_store,
+    model_identity,
+    open_verifier,
+    pyarrow_modules,
+)
 from inkproof.batch.manifest import ClaimsManifest, read_claims_manifest
 from inkproof.batch.partitions import (
     check_job,
@@ -148,33 +155,6 @@ class ClaimsWorker:
         return write_partition(self.folder, index, columns, _schema(pa))
 
 
-def _check_store(database: str | os.PathLike[str], model: str | None) -> tuple[str, str]:
-    """(URL for the workers, URL without password for the job record) of a store that exists, is
-    at this version's schema, holds this model's embeddings and has writers."""
-    from inkproof.store import SignatureStore, open_database, resolve_url
-
-    url = resolve_url(database)
-    if url.get_backend_name() == "sqlite":
-        if url.database in (None, "", ":memory:"):
-            raise BatchJobError("an in-memory store cannot be shared with the workers; give a file or a server URL")
-        if not Path(str(url.database)).is_file():
-            raise BatchJobError(f"no store at {url.database}; enroll writers first (inkproof enroll)")
-    # Opening migrates the schema once here, before the workers open it at the same moment.
-    with open_database(url) as db, open_verifier(model) as verifier:
-        info = SignatureStore(db, verifier).info()
-    shown = url.render_as_string(hide_password=True)
-    if info.reindex_in_progress:
-        raise BatchJobError(f"the store at {shown} is being reindexed; finish `inkproof store reindex` first")
-    if not info.consistent:
-        raise BatchJobError(
-            f"the store at {shown} holds embeddings of model {info.stored_model_tag!r}, not {info.model_tag!r}; "
-            "give that model (--model) or run `inkproof store reindex`"
-        )
-    if info.writers == 0:
-        raise BatchJobError(f"the store at {shown} has no enrolled writers")
-    return url.render_as_string(hide_password=False), shown
-
-
 def run_claims(
     manifest_path: str | Path,
     out: str | Path,
@@ -201,7 +181,7 @@ def run_claims(
     began = time.perf_counter()
     manifest = read_claims_manifest(manifest_path, root=root)
     model_name, tag = model_identity(model)
-    url, shown = _check_store(database, model_name)
+    url, shown = check_store(database, model_name)
     identity = {
         "job": "verify-claims",
         "manifest_sha256": manifest.digest,

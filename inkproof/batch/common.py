@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,42 @@ def open_verifier(model: str | None, threshold: float | None = None, rule: str =
     return Verifier(model, threshold=threshold, rule=rule, threads=1)
 
 
+def check_store(database: str | os.PathLike[str], model: str | None, *, need_writers: bool = True) -> tuple[str, str]:
+    """(URL for the workers, URL without password for the job record) of a store that exists, is
+    at this version's schema, holds this model's embeddings and (``need_writers``) has writers;
+    without ``need_writers`` a new SQLite store is created (a job that fills it)."""
+    from inkproof.store import SignatureStore, open_database, resolve_url
+
+    url = resolve_url(database)
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise BatchJobError("an in-memory store cannot be shared with the workers; give a file or a server URL")
+        path = Path(str(url.database))
+        if not path.is_file() and need_writers:
+            raise BatchJobError(f"no store at {path}; enroll writers first (inkproof enroll)")
+        if not path.parent.is_dir():  # a new store is created here, in a folder that must exist
+            raise BatchJobError(f"no folder {path.parent} for the store {path.name}")
+    # Opening migrates the schema once here, before the workers open it at the same moment.
+    with open_database(url) as db, open_verifier(model) as verifier:
+        info = SignatureStore(db, verifier).info()
+    shown = url.render_as_string(hide_password=True)
+    if info.reindex_in_progress:
+        raise BatchJobError(f"the store at {shown} is being reindexed; finish `inkproof store reindex` first")
+    if not info.consistent:
+        raise BatchJobError(
+            f"the store at {shown} holds embeddings of model {info.stored_model_tag!r}, not {info.model_tag!r}; "
+            "give that model (--model) or run `inkproof store reindex`"
+        )
+    if need_writers and info.writers == 0:
+        raise BatchJobError(f"the store at {shown} has no enrolled writers")
+    return url.render_as_string(hide_password=False), shown
+
+
 __all__ = [
     "BatchJobError",
     "BatchSummary",
     "StageSummary",
+    "check_store",
     "file_digest",
     "model_identity",
     "open_verifier",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,6 +173,77 @@ def read_claims_manifest(path: str | Path, *, root: str | Path | None = None) ->
     )
 
 
+@dataclass(frozen=True)
+class DocumentsManifest:
+    """Documents to index: each file's absolute path and the name it is stored under (its path
+    relative to the folder or root), in manifest order."""
+
+    paths: tuple[str, ...]
+    names: tuple[str, ...]
+    digest: str
+    root: str
+
+
+def read_documents_manifest(source: str | Path, *, root: str | Path | None = None) -> DocumentsManifest:
+    """Documents from a folder (every PNG/JPEG/TIFF/PDF under it, as ``document index`` reads
+    it), a CSV file (a ``document`` column, optional ``name``; or one path per line) or a Parquet
+    file with those columns. Relative paths start at ``root`` (default: the manifest's folder) and
+    are the stored names unless a ``name`` is given. The digest covers the listing, so a folder
+    that gained or lost files is another job."""
+    given = Path(source)
+    if given.is_dir():
+        from inkproof.store.documents import document_files
+
+        files = document_files(given)
+        if not files:
+            raise BatchJobError(f"{given}: no PNG, JPEG, TIFF or PDF files in the folder")
+        listing = "\n".join(name for _, name in files).encode("utf-8")
+        return DocumentsManifest(
+            tuple(str(path.resolve()) for path, _ in files),
+            tuple(name for _, name in files),
+            hashlib.sha256(listing).hexdigest(),
+            str(given.resolve()),
+        )
+    if not given.is_file():
+        raise BatchJobError(f"manifest {given} not found")
+    base = Path(root).resolve() if root is not None else given.resolve().parent
+    columns: dict[str, list[object]]
+    if given.suffix.lower() == ".parquet":
+        _, pq = pyarrow_modules()
+        try:
+            table = pq.read_table(given)
+        except Exception as exc:  # pyarrow's errors for a file that is not Parquet vary
+            raise BatchJobError(f"{given}: not a readable Parquet file ({exc})") from None
+        columns = {name.strip(): table.column(name).to_pylist() for name in table.column_names}
+    else:
+        with given.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+        header = [cell.strip() for cell in rows[0]] if rows else []
+        if "document" in header:
+            columns = {name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in enumerate(header)}
+        elif rows and all(len(row) == 1 for row in rows):  # one path per line, no header
+            columns = {"document": [row[0] for row in rows]}
+        else:
+            raise BatchJobError(
+                f"{given}: a documents manifest has a document column (optional name), or one path a line"
+            )
+    if "document" not in columns:
+        raise BatchJobError(f"{given}: no document column, found {', '.join(columns) or 'none'}")
+    values = [("" if v is None else str(v).strip()) for v in columns["document"]]
+    if not values:
+        raise BatchJobError(f"{given}: no documents")
+    names = columns.get("name")
+    paths, stored = [], []
+    for row, value in enumerate(values):
+        if not value:
+            raise BatchJobError(f"{given}: row {row + 1} has an empty document")
+        path = Path(value) if os.path.isabs(value) else base / value
+        name = "" if names is None or names[row] is None else str(names[row]).strip()
+        paths.append(str(path.resolve()))
+        stored.append(name or (value if not os.path.isabs(value) else path.name))
+    return DocumentsManifest(tuple(paths), tuple(stored), file_digest(given), str(base))
+
+
 def write_synthetic_manifest(path: str | Path, images: Sequence[str | Path], pairs: int, seed: int = 0) -> Path:
     """A pair CSV of ``pairs`` random pairs over ``images`` (labels random): for throughput tests."""
     rng = np.random.default_rng(seed)
@@ -192,8 +264,10 @@ def write_synthetic_manifest(path: str | Path, images: Sequence[str | Path], pai
 __all__ = [
     "CLAIMS_REQUIRED",
     "ClaimsManifest",
+    "DocumentsManifest",
     "Manifest",
     "read_claims_manifest",
+    "read_documents_manifest",
     "read_manifest",
     "write_synthetic_manifest",
 ]

@@ -6,6 +6,9 @@ rendered by :mod:`inkproof.data.synthetic`), so distinct images are far fewer th
 reference signatures that recur across a night's cheques. Both paths embed each distinct image
 once; what differs is the number of processes and Ray's overhead (actor start, task scheduling,
 Parquet writes).
+
+:func:`run_index_benchmark` does the same for documents: ``document index`` on a folder of
+synthetic A4 pages in one process against ``inkproof batch index-documents`` on local Ray.
 """
 
 from __future__ import annotations
@@ -152,3 +155,78 @@ def batch_markdown(record: dict[str, Any]) -> str:
             f"{kill['computed_on_resume']} ({kill['resume_seconds']:.1f} s).",
         ]
     return "\n".join(lines)
+
+
+def run_index_benchmark(
+    *,
+    documents: int = 40,
+    workers: int = 2,
+    seed: int = 11,
+) -> dict[str, Any]:
+    """Index ``documents`` synthetic A4 pages (150 dpi PNG) with the bundled detector and cleaner:
+    once in one process (``document index``, the engines on all cores) into one store, once as
+    ``batch index-documents`` on local Ray into another."""
+    import ray
+    from PIL import Image
+
+    from inkproof.batch import run_index_documents
+    from inkproof.document.cleaner import SignatureCleaner
+    from inkproof.document.detector import PageDetector
+    from inkproof.document.synthetic import PageConfig, render_page
+    from inkproof.store import SignatureStore, open_database
+    from inkproof.verifier import Verifier
+
+    config = PageConfig(signatures=(1, 3), seed=seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "pages").mkdir()
+        for index in range(documents):
+            Image.fromarray(render_page(index, config).image).save(folder / "pages" / f"page-{index:04d}.png")
+        began = time.perf_counter()
+        detector, cleaner = PageDetector.from_card(None), SignatureCleaner()
+        with open_database(folder / "single.db") as database, Verifier(None) as verifier:
+            result = SignatureStore(database, verifier).documents.index_folder(
+                folder / "pages", detector, cleaner=cleaner
+            )
+        detector.close()
+        cleaner.close()
+        single_s = time.perf_counter() - began
+        signatures = sum(entry.signatures for entry in result.entries)
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        try:
+            began = time.perf_counter()
+            summary = run_index_documents(folder / "pages", folder / "job", database=folder / "ray.db", workers=workers)
+            ray_s = time.perf_counter() - began
+        finally:
+            ray.shutdown()
+    return {
+        "documents": documents,
+        "signatures_single": signatures,
+        "signatures_ray": summary.outcomes["signatures"],
+        "workers": workers,
+        "single_process_s": single_s,
+        "single_process_pages_per_s": documents / single_s,
+        "ray_s": ray_s,
+        "ray_pages_per_s": documents / ray_s,
+        "ray_stage_s": summary.stages[0].seconds,
+        "partitions": summary.stages[0].partitions,
+        "machine": machine_description(),
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def index_markdown(record: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"{record['documents']} synthetic one-page A4 documents (150 dpi, 1-3 signatures each), "
+            f"{record['timestamp']}. Machine: {describe_machine(record['machine'])}.",
+            "",
+            "| path | seconds | pages/s | signatures stored |",
+            "|---|---|---|---|",
+            f"| one process (`document index`) | {record['single_process_s']:.1f} | "
+            f"{record['single_process_pages_per_s']:.2f} | {record['signatures_single']} |",
+            f"| `batch index-documents`, local Ray, {record['workers']} workers | {record['ray_s']:.1f} | "
+            f"{record['ray_pages_per_s']:.2f} | {record['signatures_ray']} |",
+            f"| - Ray stage documents ({record['partitions']} partitions) | {record['ray_stage_s']:.1f} | | |",
+        ]
+    )

@@ -1,5 +1,5 @@
-"""``inkproof batch``: embed and verify manifests, verify claims against the store, on Ray Data
-(see :mod:`inkproof.batch`)."""
+"""``inkproof batch``: embed and verify manifests, verify claims against the store, index scanned
+documents into it, on Ray Data (see :mod:`inkproof.batch`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from inkproof.cli.common import JsonOption, console, print_json, reports_errors
+from inkproof.cli.common import JsonOption, MaxPixelsOption, console, print_json, reports_errors
 
 app = typer.Typer(
     help="Batch jobs on Ray Data over CSV or Parquet manifests: resumable, Parquet partitions out.",
@@ -21,6 +21,15 @@ ModelOption = typer.Option(None, "--model", help="Model card or folder (default:
 WorkersOption = typer.Option(2, "--workers", min=1, help="Actors (one CPU and one loaded model each).")
 AddressOption = typer.Option(None, "--address", help="Ray cluster address (default: start local Ray).")
 PartitionOption = typer.Option(None, "--partition-size", min=1, help="Pairs (verify) or images (embed) per partition.")
+
+
+#: What a job's items and distinct inputs are, for its summary line.
+_NOUNS = {
+    "embed": ("images", "images"),
+    "verify": ("pairs", "images"),
+    "verify-claims": ("claims", "query images"),
+    "index-documents": ("documents", "files"),
+}
 
 
 def _print(summary: object, json_out: bool) -> None:
@@ -37,8 +46,9 @@ def _print(summary: object, json_out: bool) -> None:
         )
     if summary.outcomes:
         console.print(", ".join(f"{count} {outcome}" for outcome, count in summary.outcomes.items()))
+    items, distinct = _NOUNS.get(summary.job, ("items", "images"))
     console.print(
-        f"{summary.items} items, {summary.distinct_images} distinct images in {summary.seconds:.1f} s; "
+        f"{summary.items} {items}, {summary.distinct_images} distinct {distinct} in {summary.seconds:.1f} s; "
         f"results in {summary.out}"
     )
 
@@ -147,3 +157,57 @@ def verify_claims(
         progress=not json_out,
     )
     _print(summary, json_out)
+
+
+@app.command("index-documents")
+@reports_errors
+def index_documents(
+    documents: Path = typer.Option(
+        ...,
+        "--documents",
+        help="A folder of PNG/JPEG/TIFF/PDF files (searched recursively), or a CSV/Parquet manifest "
+        "with a document column (optional name).",
+    ),
+    db: str = typer.Option(..., "--db", help="Enrollment store: a path or SQLAlchemy URL that every worker can reach."),
+    out: Path = OutOption,
+    model: Path | None = ModelOption,
+    detector: Path | None = typer.Option(None, "--detector", help="Detector card or folder (default: bundled)."),
+    clean: bool = typer.Option(
+        True, "--clean/--no-clean", help="Clean crops of print and lines before embedding them, as document index."
+    ),
+    dpi: float = typer.Option(150.0, "--dpi", min=36, max=600, help="PDF rendering resolution."),
+    max_pages: int = typer.Option(50, "--max-pages", min=1, help="Documents with more pages fail (their row)."),
+    max_pixels: int | None = MaxPixelsOption,
+    workers: int = WorkersOption,
+    address: str | None = AddressOption,
+    partition_size: int | None = typer.Option(None, "--partition-size", min=1, help="Documents per partition."),
+    root: Path | None = typer.Option(
+        None, "--root", help="Folder that relative paths of a manifest start from (default: the manifest's folder)."
+    ),
+    json_out: bool = JsonOption,
+) -> None:
+    """Find the signatures on every page of every document and store them, as document index does
+    (columns document, name, status, document_id, pages, signatures, error, seconds); a rerun with
+    the same --out resumes, and documents stored before a kill are found by their bytes, not stored
+    twice. Exits with status 1 when some documents could not be read."""
+    from inkproof.batch import PARTITION_DOCUMENTS, run_index_documents
+
+    summary = run_index_documents(
+        documents,
+        out,
+        database=db,
+        root=root,
+        model=model,
+        detector=detector,
+        clean=clean,
+        dpi=dpi,
+        max_pages=max_pages,
+        max_pixels=max_pixels,
+        workers=workers,
+        address=address,
+        partition_documents=partition_size or PARTITION_DOCUMENTS,
+        progress=not json_out,
+    )
+    _print(summary, json_out)
+    if summary.outcomes.get("failed"):
+        raise typer.Exit(code=1)

@@ -118,6 +118,32 @@ def batch(
     console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
 
 
+@app.command("batch-documents")
+@reports_errors
+def batch_documents(
+    documents: int = typer.Option(40, min=1, help="Synthetic one-page documents."),
+    workers: int = typer.Option(2, min=1, help="Ray workers (local Ray)."),
+    out: Path = typer.Option(Path("benchmarks/results/batch-documents.json"), "--out", help="JSON record."),
+    markdown: Path | None = typer.Option(Path("docs/benchmarks.md"), "--markdown", help="Markdown file to update."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Document indexing throughput: `document index` in one process against `inkproof batch
+    index-documents` on local Ray."""
+    from inkproof.benchmark.batch_throughput import index_markdown, run_index_benchmark
+    from inkproof.benchmark.report import update_section, write_json
+
+    record = run_index_benchmark(documents=documents, workers=workers)
+    write_json(out, record)
+    table = index_markdown(record)
+    if markdown is not None:
+        update_section(markdown, "batch-documents", table, title="Indexing documents on Ray")
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
+    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+
+
 @app.command()
 @reports_errors
 def accuracy(

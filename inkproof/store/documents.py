@@ -320,6 +320,18 @@ def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def document_files(folder: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """(path, path relative to ``folder``) of every document file under it, recursively, in
+    path order: what :meth:`DocumentStore.index_folder` indexes, each under its relative path."""
+    from inkproof.document.pages import InvalidDocumentError
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InvalidDocumentError(str(root), "not a folder")
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES]
+    return sorted(((p, p.relative_to(root).as_posix()) for p in files), key=lambda item: item[1])
+
+
 def _detect_function(detector: Detector) -> Callable[[np.ndarray], Sequence[DetectedField]]:
     call: Callable[[np.ndarray], Any] = detector.detect if isinstance(detector, PageDetectorLike) else detector
 
@@ -692,6 +704,42 @@ class DocumentStore:
             name or default_name, digest, document.pages, found, detector=_detector_name(detector), identify=identify
         )
 
+    def index_entry(
+        self,
+        path: str | os.PathLike[str],
+        detector: Detector,
+        *,
+        name: str,
+        labels: Sequence[str] = ("signature",),
+        dpi: float | None = None,
+        max_pages: int | None = None,
+        max_pixels: int | None = None,
+        identify: bool = True,
+        cleaner: CropCleanerLike | None = None,
+    ) -> FolderEntry:
+        """Index one file as :meth:`index_file` does, under ``name``, and report it as a folder
+        entry: a file that cannot be read, or whose name is taken by other bytes, is ``failed``
+        with its error instead of raising (anything wrong with the store still raises)."""
+        from inkproof.document.pages import InvalidDocumentError
+
+        try:
+            result = self.index_file(
+                path,
+                detector,
+                name=name,
+                labels=labels,
+                dpi=dpi,
+                max_pages=max_pages,
+                max_pixels=max_pixels,
+                identify=identify,
+                cleaner=cleaner,
+            )
+        except (InvalidDocumentError, InvalidDocumentInputError, DocumentNameTakenError) as exc:
+            return FolderEntry(name, "failed", None, None, 0, 0, str(exc))
+        doc = result.document
+        status: FolderStatus = "indexed" if result.created else "existing"
+        return FolderEntry(name, status, doc.id, doc.name, doc.pages, len(doc.signatures), None)
+
     def index_folder(
         self,
         folder: str | os.PathLike[str],
@@ -709,21 +757,12 @@ class DocumentStore:
         its path relative to the folder. A file that cannot be read, or whose name is taken by
         other bytes, is reported as ``failed`` and the others go on; each document is its own
         transaction. ``progress(done, total, source)`` is called after each file."""
-        from inkproof.document.pages import InvalidDocumentError
-
-        root = Path(folder)
-        if not root.is_dir():
-            raise InvalidDocumentError(str(root), "not a folder")
-        files = sorted(
-            (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES),
-            key=lambda p: p.relative_to(root).as_posix(),
-        )
+        files = document_files(folder)
         self.store._read(self.store._check_compatible)  # a model mismatch fails the folder at once
         entries: list[FolderEntry] = []
-        for done, path in enumerate(files, start=1):
-            source = path.relative_to(root).as_posix()
-            try:
-                result = self.index_file(
+        for done, (path, source) in enumerate(files, start=1):
+            entries.append(
+                self.index_entry(
                     path,
                     detector,
                     name=source,
@@ -734,15 +773,10 @@ class DocumentStore:
                     identify=identify,
                     cleaner=cleaner,
                 )
-            except (InvalidDocumentError, InvalidDocumentInputError, DocumentNameTakenError) as exc:
-                entries.append(FolderEntry(source, "failed", None, None, 0, 0, str(exc)))
-            else:
-                doc = result.document
-                status: FolderStatus = "indexed" if result.created else "existing"
-                entries.append(FolderEntry(source, status, doc.id, doc.name, doc.pages, len(doc.signatures), None))
+            )
             if progress is not None:
                 progress(done, len(files), source)
-        return FolderIndexResult(str(root), tuple(entries))
+        return FolderIndexResult(str(Path(folder)), tuple(entries))
 
     def identify_signatures(self) -> int:
         """Identify every stored document signature again against the enrolled writers (after
@@ -910,5 +944,6 @@ __all__ = [
     "SignatureInput",
     "UnknownDocumentError",
     "crop_calibration",
+    "document_files",
     "file_sha256",
 ]
