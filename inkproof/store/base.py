@@ -21,9 +21,8 @@ from inkproof.claims import (
     ClaimsCalibration,
     Cohort,
 )
-from inkproof.errors import NoInkError, UnknownWriterError
+from inkproof.errors import UnknownWriterError
 from inkproof.imaging import ImageSource, describe_source, load_image
-from inkproof.preprocess import ink_mask
 from inkproof.store.database import Database, StoreError
 from inkproof.store.errors import (
     ModelRequiredError,
@@ -229,14 +228,6 @@ class StoreBase:
 
     def _load(self, source: ImageSource) -> np.ndarray:
         return load_image(source, max_pixels=self._max_pixels)
-
-    def _load_query(self, source: ImageSource) -> np.ndarray:
-        """A query image with ink: a blank one would match every blank reference (and look alike
-        to the model), so it is refused with :class:`NoInkError` instead of scored."""
-        gray = self._load(source)
-        if not ink_mask(gray).any():
-            raise NoInkError(describe_source(source))
-        return gray
 
     def _embed(self, grays: Sequence[np.ndarray]) -> np.ndarray:
         return self._checked(np.asarray(self.verifier.embed_many(list(grays)), dtype=np.float32), len(grays))
