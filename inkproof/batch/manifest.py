@@ -184,11 +184,24 @@ class DocumentsManifest:
     root: str
 
 
+def _document_name(value: str, path: Path, base: Path) -> str:
+    """The stored name of a manifest row without a name: its path as given when relative, the
+    path relative to the root when an absolute path lies under it, else the absolute path (two
+    files with one base name in different folders must not collide)."""
+    if not os.path.isabs(value):
+        return Path(value).as_posix()
+    try:
+        return path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
 def read_documents_manifest(source: str | Path, *, root: str | Path | None = None) -> DocumentsManifest:
     """Documents from a folder (every PNG/JPEG/TIFF/PDF under it, as ``document index`` reads
     it), a CSV file (a ``document`` column, optional ``name``; or one path per line) or a Parquet
     file with those columns. Relative paths start at ``root`` (default: the manifest's folder) and
-    are the stored names unless a ``name`` is given. The digest covers the listing, so a folder
+    are the stored names unless a ``name`` is given (absolute paths: relative to ``root`` when
+    under it, else in full). The digest covers the listing, so a folder
     that gained or lost files is another job."""
     given = Path(source)
     if given.is_dir():
@@ -240,7 +253,7 @@ def read_documents_manifest(source: str | Path, *, root: str | Path | None = Non
         path = Path(value) if os.path.isabs(value) else base / value
         name = "" if names is None or names[row] is None else str(names[row]).strip()
         paths.append(str(path.resolve()))
-        stored.append(name or (value if not os.path.isabs(value) else path.name))
+        stored.append(name or _document_name(value, path, base))
     return DocumentsManifest(tuple(paths), tuple(stored), file_digest(given), str(base))
 
 

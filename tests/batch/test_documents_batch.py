@@ -192,9 +192,12 @@ def test_manifests_are_checked_and_the_cli_reports_failed_documents(
     with pytest.raises(BatchJobError, match="document column"):
         read_documents_manifest(bad)
     listed = tmp_path / "list.txt"
-    listed.write_text(f"{scans / 'd.png'}\nsub/c.pdf\n")
+    elsewhere = tmp_path / "elsewhere" / "d.png"
+    listed.write_text(f"{scans / 'd.png'}\nsub/c.pdf\n{elsewhere}\n")
     manifest = read_documents_manifest(listed, root=scans)
-    assert manifest.names == ("d.png", "sub/c.pdf") and manifest.paths[1] == str(scans / "sub" / "c.pdf")
+    # Absolute paths are named relative to the root when under it, else in full: no two collide.
+    assert manifest.names == ("d.png", "sub/c.pdf", elsewhere.as_posix())
+    assert manifest.paths[1] == str(scans / "sub" / "c.pdf")
     with pytest.raises(BatchJobError, match="no folder"):
         run_index_documents(listed, tmp_path / "job", database=str(tmp_path / "none" / "x.db"), root=scans)
 
