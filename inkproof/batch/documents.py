@@ -31,6 +31,7 @@ from inkproof.batch.common import (
     check_store,
     file_digest,
     model_identity,
+    open_verifier,
     pyarrow_modules,
 )
 from inkproof.batch.manifest import DocumentsManifest, read_documents_manifest
@@ -44,8 +45,8 @@ from inkproof.batch.partitions import (
     write_partition,
 )
 
-#: Documents per partition: a page takes the detector about a second here, so a partition is
-#: a few seconds of work to redo after a kill.
+#: Documents per partition: a page takes a single-threaded actor about 0.85 s here (detector,
+#: cleaner, embedding, store; docs/benchmarks.md), so a partition is seconds of work to redo.
 PARTITION_DOCUMENTS = 8
 DOCUMENT_COLUMNS = ("document", "name", "status", "document_id", "pages", "signatures", "error", "seconds")
 
@@ -84,7 +85,6 @@ class DocumentsWorker:
         """Loaded with the first partition: a store or detector this worker cannot reach is then
         that partition's typed error, not a failed actor."""
         if self._loaded is None:
-            from inkproof.batch.common import open_verifier
             from inkproof.document.cleaner import SignatureCleaner
             from inkproof.document.detector import PageDetector
             from inkproof.store import SignatureStore, open_database
