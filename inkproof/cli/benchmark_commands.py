@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from inkproof.cli.common import JsonOption, console, print_json, reports_errors
 
 app = typer.Typer(help="Benchmarks (JSON + markdown table in docs/benchmarks.md).", no_args_is_help=True)
+
+
+def _publish(
+    record: dict[str, Any], table: str, out: Path, markdown: Path | None, section: str, title: str, json_out: bool
+) -> None:
+    """Write the JSON record and the markdown section, then show the record (--json) or the table."""
+    from inkproof.benchmark.report import update_section, write_json
+
+    write_json(out, record)
+    if markdown is not None:
+        update_section(markdown, section, table, title=title)
+    if json_out:
+        print_json(record)
+        return
+    console.print(table)
+    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
 
 
 @app.command()
@@ -25,7 +42,6 @@ def speed(
     json_out: bool = JsonOption,
 ) -> None:
     """Latency (p50/p95/p99 at batch 1) and throughput per backend; preprocessing timed separately."""
-    from inkproof.benchmark.report import update_section, write_json
     from inkproof.benchmark.speed import run_speed_benchmark, speed_markdown
     from inkproof.verifier import default_model_path
 
@@ -37,15 +53,7 @@ def speed(
         threads=threads,
         seconds=seconds,
     )
-    write_json(out, record)
-    table = speed_markdown(record)
-    if markdown is not None:
-        update_section(markdown, "speed", table, title="Inference speed")
-    if json_out:
-        print_json(record)
-        return
-    console.print(table)
-    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+    _publish(record, speed_markdown(record), out, markdown, "speed", "Inference speed", json_out)
 
 
 @app.command()
@@ -64,7 +72,6 @@ def service(
     json_out: bool = JsonOption,
 ) -> None:
     """Load test of a real `inkproof serve` over loopback: verify-claim throughput, identify latency."""
-    from inkproof.benchmark.report import update_section, write_json
     from inkproof.benchmark.service_load import run_service_benchmark, service_markdown
 
     runs = [
@@ -79,15 +86,7 @@ def service(
         for url in ([None] if postgres is None else [None, postgres])
     ]
     record = {"runs": runs}
-    write_json(out, record)
-    table = service_markdown(runs)
-    if markdown is not None:
-        update_section(markdown, "service", table, title="REST service under load")
-    if json_out:
-        print_json(record)
-        return
-    console.print(table)
-    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+    _publish(record, service_markdown(runs), out, markdown, "service", "REST service under load", json_out)
 
 
 @app.command()
@@ -104,18 +103,9 @@ def batch(
 ) -> None:
     """Batch verification throughput: one process against `inkproof batch verify` on local Ray."""
     from inkproof.benchmark.batch_throughput import batch_markdown, run_batch_benchmark
-    from inkproof.benchmark.report import update_section, write_json
 
     record = run_batch_benchmark(model, pairs=pairs, writers=writers, workers=workers, kill_after=kill_after)
-    write_json(out, record)
-    table = batch_markdown(record)
-    if markdown is not None:
-        update_section(markdown, "batch", table, title="Batch verification on Ray")
-    if json_out:
-        print_json(record)
-        return
-    console.print(table)
-    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+    _publish(record, batch_markdown(record), out, markdown, "batch", "Batch verification on Ray", json_out)
 
 
 @app.command("batch-documents")
@@ -130,18 +120,9 @@ def batch_documents(
     """Document indexing throughput: `document index` in one process against `inkproof batch
     index-documents` on local Ray."""
     from inkproof.benchmark.batch_throughput import index_markdown, run_index_benchmark
-    from inkproof.benchmark.report import update_section, write_json
 
     record = run_index_benchmark(documents=documents, workers=workers)
-    write_json(out, record)
-    table = index_markdown(record)
-    if markdown is not None:
-        update_section(markdown, "batch-documents", table, title="Indexing documents on Ray")
-    if json_out:
-        print_json(record)
-        return
-    console.print(table)
-    console.print(f"[green]wrote[/] {out}" + (f" and {markdown}" if markdown else ""))
+    _publish(record, index_markdown(record), out, markdown, "batch-documents", "Indexing documents on Ray", json_out)
 
 
 @app.command()
