@@ -39,12 +39,10 @@ from inkproof.batch.common import (
 )
 from inkproof.batch.manifest import ClaimsManifest, read_claims_manifest
 from inkproof.batch.partitions import (
-    check_job,
-    progress_printer,
+    begin_job,
     read_partitions,
     run_partitions,
     run_stage,
-    start_ray,
     write_partition,
 )
 
@@ -193,11 +191,8 @@ def run_claims(
     # The same claims against the same store, model and operating point are one job wherever its
     # folder is: running it again returns the logged results instead of logging them twice.
     job_digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    check_job(folder, {**identity, "partition_claims": partition_claims, "idempotency_keys": f"{job_digest}:<row>"})
-    show = progress if callable(progress) else progress_printer(bool(progress))
-    start_ray(address, workers)
+    record = {**identity, "partition_claims": partition_claims, "idempotency_keys": f"{job_digest}:<row>"}
+    folder, show = begin_job(out, record, progress, address, workers)
     stage = run_stage(
         "claims",
         folder / "claims",

@@ -36,12 +36,10 @@ from inkproof.batch.common import (
 )
 from inkproof.batch.manifest import DocumentsManifest, read_documents_manifest
 from inkproof.batch.partitions import (
-    check_job,
-    progress_printer,
+    begin_job,
     read_partitions,
     run_partitions,
     run_stage,
-    start_ray,
     write_partition,
 )
 
@@ -173,10 +171,8 @@ def run_index_documents(
     detector_name, detector_tag = _detector_identity(detector)
     url, shown = check_store(database, model_name, need_writers=False)
     options = {"dpi": dpi, "max_pages": max_pages, "max_pixels": max_pixels}
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    check_job(
-        folder,
+    folder, show = begin_job(
+        out,
         {
             "job": "index-documents",
             "manifest_sha256": manifest.digest,
@@ -188,9 +184,10 @@ def run_index_documents(
             **options,
             "partition_documents": partition_documents,
         },
+        progress,
+        address,
+        workers,
     )
-    show = progress if callable(progress) else progress_printer(bool(progress))
-    start_ray(address, workers)
     stage = run_stage(
         "documents",
         folder / "documents",

@@ -18,12 +18,10 @@ import numpy as np
 from inkproof.batch.common import BatchSummary, model_identity, open_verifier, pyarrow_modules
 from inkproof.batch.manifest import Manifest, read_manifest
 from inkproof.batch.partitions import (
-    check_job,
-    progress_printer,
+    begin_job,
     read_partitions,
     run_partitions,
     run_stage,
-    start_ray,
     write_partition,
 )
 
@@ -163,8 +161,6 @@ def run_batch(
     began = time.perf_counter()
     manifest = read_manifest(manifest_path, root=root, images_only=job == "embed")
     model_name, tag = model_identity(model)
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     record = {
         "job": job,
         "manifest_sha256": manifest.digest,
@@ -174,9 +170,7 @@ def run_batch(
         "threshold": threshold,
         "rule": rule,
     }
-    check_job(folder, record)
-    show = progress if callable(progress) else progress_printer(bool(progress))
-    start_ray(address, workers)
+    folder, show = begin_job(out, record, progress, address, workers)
     images = manifest.images
     stages = [
         run_stage(

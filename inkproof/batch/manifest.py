@@ -82,6 +82,22 @@ def read_manifest(path: str | Path, *, root: str | Path | None = None, images_on
     )
 
 
+def _parquet_columns(source: Path) -> dict[str, list[object]]:
+    """Every column of a Parquet manifest by its (stripped) name."""
+    _, pq = pyarrow_modules()
+    try:
+        table = pq.read_table(source)
+    except Exception as exc:  # pyarrow's errors for a file that is not Parquet vary
+        raise BatchJobError(f"{source}: not a readable Parquet file ({exc})") from None
+    return {name.strip(): table.column(name).to_pylist() for name in table.column_names}
+
+
+def _header_columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, list[object]]:
+    """The columns of CSV rows under ``header`` (stripped names); short rows read as empty cells."""
+    names = [name.strip() for name in header]
+    return {name: [row[i] if i < len(row) else "" for row in rows] for i, name in enumerate(names)}
+
+
 @dataclass(frozen=True)
 class ClaimsManifest:
     """Claims of a manifest: the claimed writer's external id and the query image (absolute path)
@@ -123,12 +139,7 @@ def read_claims_manifest(path: str | Path, *, root: str | Path | None = None) ->
     base = Path(root).resolve() if root is not None else source.resolve().parent
     columns: dict[str, list[object]]
     if source.suffix.lower() == ".parquet":
-        _, pq = pyarrow_modules()
-        try:
-            table = pq.read_table(source)
-        except Exception as exc:  # pyarrow's errors for a file that is not Parquet vary
-            raise BatchJobError(f"{source}: not a readable Parquet file ({exc})") from None
-        columns = {name.strip(): table.column(name).to_pylist() for name in table.column_names}
+        columns = _parquet_columns(source)
     else:
         with source.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
@@ -136,8 +147,7 @@ def read_claims_manifest(path: str | Path, *, root: str | Path | None = None) ->
             rows = [row for row in reader if any(cell.strip() for cell in row)]
         if header is None:
             raise BatchJobError(f"{source}: empty file; a claims manifest starts with a header row (writer,query)")
-        names = [name.strip() for name in header]
-        columns = {name: [row[i] if i < len(row) else "" for row in rows] for i, name in enumerate(names)}
+        columns = _header_columns(header, rows)
     missing = [name for name in CLAIMS_REQUIRED if name not in columns]
     if missing:
         raise BatchJobError(
@@ -222,18 +232,13 @@ def read_documents_manifest(source: str | Path, *, root: str | Path | None = Non
     base = Path(root).resolve() if root is not None else given.resolve().parent
     columns: dict[str, list[object]]
     if given.suffix.lower() == ".parquet":
-        _, pq = pyarrow_modules()
-        try:
-            table = pq.read_table(given)
-        except Exception as exc:  # pyarrow's errors for a file that is not Parquet vary
-            raise BatchJobError(f"{given}: not a readable Parquet file ({exc})") from None
-        columns = {name.strip(): table.column(name).to_pylist() for name in table.column_names}
+        columns = _parquet_columns(given)
     else:
         with given.open(newline="", encoding="utf-8-sig") as handle:
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
         header = [cell.strip() for cell in rows[0]] if rows else []
         if "document" in header:
-            columns = {name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in enumerate(header)}
+            columns = _header_columns(header, rows[1:])
         elif rows and all(len(row) == 1 for row in rows):  # one path per line, no header
             columns = {"document": [row[0] for row in rows]}
         else:

@@ -92,6 +92,23 @@ def start_ray(address: str | None, workers: int) -> Any:
     return ray
 
 
+def begin_job(
+    out: str | Path,
+    record: dict[str, Any],
+    progress: bool | Callable[[str, int, int], None],
+    address: str | None,
+    workers: int,
+) -> tuple[Path, Callable[[str, int, int], None]]:
+    """What every job does before its stages: claim the folder for ``record`` (refusing one that
+    holds another job), choose the progress callback and start Ray. Returns (folder, progress)."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    check_job(folder, record)
+    show = progress if callable(progress) else progress_printer(bool(progress))
+    start_ray(address, workers)
+    return folder, show
+
+
 def run_partitions(batch: dict[str, np.ndarray], run: Callable[[int], int]) -> dict[str, np.ndarray]:
     """A worker's answer to a batch of partition indexes: the rows written for each, or the typed
     error that stopped one. The driver reports that error in one line; raised in the actor, it
@@ -158,6 +175,7 @@ def progress_printer(enabled: bool) -> Callable[[str, int, int], None]:
 
 __all__ = [
     "JOB_FILE",
+    "begin_job",
     "check_job",
     "partition_done",
     "partitions",
