@@ -542,13 +542,17 @@ class DocumentStore:
 
     def _identify(self, vectors: np.ndarray) -> list[tuple[int, float] | None]:
         """The closest enrolled writer (id, score) of each embedding; None with no references."""
-        if not len(self.store._read(self.store._load_snapshot).ids):
-            return [None] * len(vectors)  # no writer enrolled: skip a search per signature
-        found: list[tuple[int, float] | None] = []
-        for vector in vectors:
-            candidates, _, _ = self.store._rank_writers(vector, 1)
-            found.append((candidates[0].writer_id, candidates[0].score) if candidates else None)
-        return found
+
+        def search(session: Session) -> list[tuple[int, float] | None]:
+            found: list[tuple[int, float] | None] = []
+            for vector in vectors:
+                candidates, _, searched = self.store._rank_writers(vector, 1, session=session)
+                if not searched:
+                    return [None] * len(vectors)  # no writer enrolled: skip a search per signature
+                found.append((candidates[0].writer_id, candidates[0].score) if candidates else None)
+            return found
+
+        return self.store._read(search)
 
     def index_document(
         self,

@@ -81,12 +81,19 @@ class IdentificationMixin(StoreBase):
         product = self.card.head not in ("cosine", "euclidean")
         if product and force == "approximate":
             raise ValueError("a product head cannot be indexed; identification scores every reference")
-        # Checks the store's model before the expensive part, and brings the index up to date.
-        index = self._read(self._check_compatible) if product else self._current_index()[0]
         gray, vector = self._embed_query(query)
         digest = image_digest(gray)
-        current = index if isinstance(index, ReferenceIndex) else None
-        candidates, kind, n = self._rank_writers(vector, top, force, index=current)
+
+        # One read session for the model check, the index's catch-up, the search and the writers'
+        # names: each session costs a connection checkout and a transaction on the request's path.
+        def search(session: Session) -> tuple[tuple[Candidate, ...], str, int]:
+            if product:
+                self._check_compatible(session)
+                return self._rank_writers(vector, top, force, session=session)
+            index = self._current_index(session)[0]
+            return self._rank_writers(vector, top, force, index=index, session=session)
+
+        candidates, kind, n = self._read(search)
         return IdentificationResult(candidates, kind, n, self.model_tag, digest)
 
     @property
@@ -101,7 +108,7 @@ class IdentificationMixin(StoreBase):
         if self.card.head not in ("cosine", "euclidean"):
             return None
         started = time.perf_counter()
-        index, source = self._current_index()
+        index, source = self._read(self._current_index)
         return IndexStatus(
             index.kind, len(index), index.counter, source, time.perf_counter() - started, _str(self.index_path)
         )
@@ -120,13 +127,10 @@ class IdentificationMixin(StoreBase):
         index.save(path)
         return True
 
-    def _current_index(self) -> tuple[ReferenceIndex, str]:
-        """The identification index as of the database's latest change, and where it came from."""
-
-        def state(session: Session) -> tuple[dict[str, str], int]:
-            return self._check_compatible(session), changes_counter(session)
-
-        meta, counter = self._read(state)
+    def _current_index(self, session: Session) -> tuple[ReferenceIndex, str]:
+        """The identification index as of the database's latest change, and where it came from
+        (all reads in ``session``)."""
+        meta, counter = self._check_compatible(session), changes_counter(session)
         key = IndexKey(self.model_tag, meta.get(META_EMBEDDINGS_VERSION, ""), self.card.head, self.card.embedding_dim)
         with self._index_lock:
             index, source = self._index, "memory"
@@ -138,17 +142,16 @@ class IdentificationMixin(StoreBase):
                     if loaded is not None and loaded.counter <= counter:
                         index, source = loaded, "file"
                 if index is not None:
-                    self._catch_up(index, counter)
+                    self._catch_up(session, index, counter)
                     source = "file+changes" if index.dirty else "file"
-                    checked = index
-                    if not self._read(lambda session: self._matches_table(session, checked)):
+                    if not self._matches_table(session, index):
                         index = None  # rows written around the store: rebuild
                         source = "database"
                 if index is None:
-                    index = self._build_index(key)
+                    index = self._build_index(session, key)
                 self._index = index
             elif index.counter < counter:
-                self._catch_up(index, counter)
+                self._catch_up(session, index, counter)
                 source = "changes"
             index.exact_limit = self.index_threshold
             index.ensure_kind()
@@ -177,47 +180,39 @@ class IdentificationMixin(StoreBase):
             self._saver = threading.Thread(target=save, name="inkproof-index-save", daemon=True)
             self._saver.start()
 
-    def _build_index(self, key: IndexKey) -> ReferenceIndex:
-        def read(session: Session) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-            # The counter first: rows read after it may include later changes, which are
-            # applied again harmlessly (adds and deletes are idempotent).
-            counter = changes_counter(session)
-            foreign = session.scalar(select(func.count(Reference.id)).where(Reference.model_tag != self.model_tag))
-            if foreign:
-                raise StoreModelMismatchError("(mixed)", self.model_tag)
-            query = select(Reference.id, Reference.writer_id, Reference.embedding).order_by(Reference.id)
-            return counter, snapshot_arrays(session.execute(query), self.card.embedding_dim)
-
-        counter, (ids, owners, matrix) = self._read(read)
+    def _build_index(self, session: Session, key: IndexKey) -> ReferenceIndex:
+        # The counter first: rows read after it may include later changes, which are applied
+        # again harmlessly (adds and deletes are idempotent).
+        counter = changes_counter(session)
+        foreign = session.scalar(select(func.count(Reference.id)).where(Reference.model_tag != self.model_tag))
+        if foreign:
+            raise StoreModelMismatchError("(mixed)", self.model_tag)
+        query = select(Reference.id, Reference.writer_id, Reference.embedding).order_by(Reference.id)
+        ids, owners, matrix = snapshot_arrays(session.execute(query), self.card.embedding_dim)
         index = ReferenceIndex(key, exact_limit=self.index_threshold)
         index.reset(ids, owners, matrix, counter)
-        self._catch_up(index, self._read(changes_counter))
+        self._catch_up(session, index, changes_counter(session))
         return index
 
-    def _catch_up(self, index: ReferenceIndex, counter: int) -> None:
+    def _catch_up(self, session: Session, index: ReferenceIndex, counter: int) -> None:
         """Apply the changes numbered after the index's counter (up to at least ``counter``)."""
         if index.counter >= counter:
             return
-
-        def read(session: Session) -> tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray], list[int]]:
-            rows = session.execute(
-                select(ReferenceChange.seq, ReferenceChange.reference_id, ReferenceChange.added).where(
-                    ReferenceChange.seq > index.counter
-                )
-            ).all()
-            added, deleted = changed_ids([(int(a), int(b), bool(c)) for a, b, c in rows])
-            # An id added then deleted by a later change not yet read is simply absent here.
-            query = (
-                select(Reference.id, Reference.writer_id, Reference.embedding)
-                .where(Reference.id.in_(added))
-                .order_by(Reference.id)
+        rows = session.execute(
+            select(ReferenceChange.seq, ReferenceChange.reference_id, ReferenceChange.added).where(
+                ReferenceChange.seq > index.counter
             )
-            arrays = snapshot_arrays(session.execute(query), self.card.embedding_dim)
-            missing = sorted(set(added) - {int(i) for i in arrays[0]})
-            return max([counter, *(int(r[0]) for r in rows)]), arrays, deleted + missing
-
-        new_counter, arrays, deleted = self._read(read)
-        index.apply(arrays, deleted, new_counter)
+        ).all()
+        added, deleted = changed_ids([(int(a), int(b), bool(c)) for a, b, c in rows])
+        # An id added then deleted by a later change not yet read is simply absent here.
+        query = (
+            select(Reference.id, Reference.writer_id, Reference.embedding)
+            .where(Reference.id.in_(added))
+            .order_by(Reference.id)
+        )
+        arrays = snapshot_arrays(session.execute(query), self.card.embedding_dim)
+        missing = sorted(set(added) - {int(i) for i in arrays[0]})
+        index.apply(arrays, deleted + missing, max([counter, *(int(r[0]) for r in rows)]))
 
     @staticmethod
     def _matches_table(session: Session, index: ReferenceIndex) -> bool:
@@ -226,13 +221,19 @@ class IdentificationMixin(StoreBase):
         return int(count or 0) == len(ids) and (max_id is None if not len(ids) else int(max_id) == int(ids.max()))
 
     def _rank_writers(
-        self, vector: np.ndarray, top: int, force: IndexKind | None = None, *, index: ReferenceIndex | None = None
+        self,
+        vector: np.ndarray,
+        top: int,
+        force: IndexKind | None = None,
+        *,
+        session: Session,
+        index: ReferenceIndex | None = None,
     ) -> tuple[tuple[Candidate, ...], str, int]:
         """The ``top`` writers closest to an embedding, the search kind and the references searched
         (``index``: the identification index, when the caller has just brought it up to date)."""
         product = self.card.head not in ("cosine", "euclidean")
         if index is None and not product:
-            index = self._current_index()[0]
+            index = self._current_index(session)[0]
         if index is not None and force in (None, index.kind):
             n = len(index)
             found = index.best_per_owner(vector, top)
@@ -242,7 +243,7 @@ class IdentificationMixin(StoreBase):
             matrix = np.stack([e for _, _, e in found]) if found else np.zeros((0, vector.shape[0]), np.float32)
         else:
             # Product heads score every reference; a forced other kind is built for the call.
-            snapshot = self._read(self._load_snapshot)
+            snapshot = self._load_snapshot(session)
             n = len(snapshot.ids)
             searched = None
             if not product and n:
@@ -263,12 +264,8 @@ class IdentificationMixin(StoreBase):
             zip(reference_ids, owners, head_scores, strict=True), key=lambda item: (-float(item[2]), item[0])
         )
 
-        def describe(session: Session) -> dict[int, tuple[str, str]]:
-            writer_ids = owners
-            query_ = select(Writer.id, Writer.external_id, Writer.display_name).where(Writer.id.in_(writer_ids))
-            return {wid: (ext, name) for wid, ext, name in session.execute(query_)}
-
-        names = self._read(describe)
+        query_ = select(Writer.id, Writer.external_id, Writer.display_name).where(Writer.id.in_(owners))
+        names = {wid: (ext, name) for wid, ext, name in session.execute(query_)}
         candidates: list[Candidate] = []
         for reference_id, writer_id, value in ranked:
             if writer_id not in names:  # deleted since the snapshot
