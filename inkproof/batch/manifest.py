@@ -45,19 +45,17 @@ def read_manifest(path: str | Path, *, root: str | Path | None = None, images_on
         return str((base / value).resolve()) if not os.path.isabs(value) else value
 
     if source.suffix.lower() == ".parquet":
-        _, pq = pyarrow_modules()
-        table = pq.read_table(source)
-        columns = set(table.column_names)
+        columns = _parquet_columns(source)
         if images_only and "image" in columns:
-            images = [resolve(str(v)) for v in table.column("image").to_pylist()]
+            images = [resolve(str(v)) for v in columns["image"]]
             return Manifest(tuple(images), tuple(images), (), (), digest)
-        if not {"reference", "query"} <= columns:
+        if not {"reference", "query"} <= set(columns):
             raise BatchJobError(f"{source}: a Parquet manifest needs columns reference and query (or image)")
-        references = [resolve(str(v)) for v in table.column("reference").to_pylist()]
-        queries = [resolve(str(v)) for v in table.column("query").to_pylist()]
+        references = [resolve(str(v)) for v in columns["reference"]]
+        queries = [resolve(str(v)) for v in columns["query"]]
         n = len(references)
-        labels = [int(v) for v in table.column("label").to_pylist()] if "label" in columns else [-1] * n
-        kinds = [str(v) for v in table.column("kind").to_pylist()] if "kind" in columns else ["unknown"] * n
+        labels = [_label(v, f"{source} row {i + 1}") for i, v in enumerate(columns.get("label", [None] * n))]
+        kinds = [str(v) for v in columns["kind"]] if "kind" in columns else ["unknown"] * n
         return Manifest(tuple(references), tuple(queries), tuple(labels), tuple(kinds), digest)
     if images_only:
         with source.open(newline="", encoding="utf-8-sig") as handle:

@@ -106,3 +106,26 @@ def test_a_killed_job_resumes_without_recomputing_finished_partitions(
     # The folder belongs to that job: another partitioning is refused, not mixed in.
     with pytest.raises(BatchJobError, match="another job"):
         run_batch("verify", manifest, out, root=synthetic_root, workers=2, partition_pairs=6)
+
+
+def test_parquet_pair_manifests_are_read_or_refused_clearly(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from inkproof.batch.manifest import read_manifest
+
+    pq.write_table(pa.table({"reference": ["a.png"], "query": ["b.png"], "label": [0]}), tmp_path / "ok.parquet")
+    read = read_manifest(tmp_path / "ok.parquet")
+    assert read.labels == (0,) and read.references == (str((tmp_path / "a.png").resolve()),)
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(BatchJobError, match="not a readable Parquet file"):
+        read_manifest(tmp_path / "broken.parquet")
+    pq.write_table(pa.table({"reference": ["a.png"], "query": ["b.png"], "label": ["yes"]}), tmp_path / "bad.parquet")
+    with pytest.raises(BatchJobError, match="label must be 1"):
+        read_manifest(tmp_path / "bad.parquet")
+    pq.write_table(pa.table({"image": ["a.png"]}), tmp_path / "images.parquet")
+    with pytest.raises(BatchJobError, match="needs columns reference and query"):
+        read_manifest(tmp_path / "images.parquet")
+    assert read_manifest(tmp_path / "images.parquet", images_only=True).references == (
+        str((tmp_path / "a.png").resolve()),
+    )
