@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from inkproof.models.losses import DISTANCE_LOSSES, LOSSES, SKILLED_TERMS, LossName, SkilledTerm
+from inkproof.models.losses import DISTANCE_LOSSES, IDENTITY_LOSSES, LOSSES, SKILLED_TERMS, LossName, SkilledTerm
 from inkproof.models.registry import ModelConfig, config_from_dict, model_spec
 from inkproof.preprocess import PreprocessConfig
 
@@ -61,6 +61,10 @@ class TrainConfig:
     # pseudo skilled forgeries per writer and batch: the writer's genuine signatures strongly
     # distorted (inkproof.training.pseudo_forgery), labelled as that writer's forgeries
     pseudo_forgeries_per_writer: int = 0
+    # identity augmentation: every training writer also appears mirrored (1 = off, 2 = also
+    # flipped left to right, 4 = also upside down and both) as a writer of its own, with its
+    # forgeries mirrored alike (inkproof.training.data.MIRRORS); identity losses only
+    mirrored_writers: int = 1
     batches_per_epoch: int | None = None  # triplet loss; None = one pass over the genuine images
     validation_pairs: int | Literal["all"] = "all"  # per writer and kind
     augment: bool = True
@@ -113,6 +117,10 @@ class TrainConfig:
             raise ValueError(f"cotuplet_scale must be > 0, got {self.cotuplet_scale}")
         if self.pseudo_forgeries_per_writer < 0:
             raise ValueError("pseudo_forgeries_per_writer must be >= 0")
+        if self.mirrored_writers not in (1, 2, 4):
+            raise ValueError(f"mirrored_writers must be 1, 2 or 4, got {self.mirrored_writers}")
+        if self.mirrored_writers > 1 and self.loss not in IDENTITY_LOSSES:
+            raise ValueError("mirrored_writers applies to identity losses (cosface, cotuplet, triplet) only")
         if self.optimizer not in ("adamw", "sgd", "rmsprop"):
             raise ValueError(f"optimizer must be adamw, sgd or rmsprop, got {self.optimizer!r}")
         if self.schedule not in ("cosine", "step", "constant"):

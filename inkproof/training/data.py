@@ -130,33 +130,65 @@ def sample_triplet_batches(
     forgeries_per_writer: int,
     rng: np.random.Generator,
     pseudo_forgeries_per_writer: int = 0,
+    mirrors: int = 1,
 ) -> list[np.ndarray]:
     """Batches for batch-hard triplet mining: P writers x K genuine signatures, plus up to F of
-    each writer's skilled forgeries. Each row is (image index, identity, is_genuine, is_pseudo); a
-    writer's forgeries share an identity of their own (offset by the number of writers).
-    ``pseudo_forgeries_per_writer`` adds rows of the writer's genuine images flagged ``is_pseudo``:
-    the loader distorts them into pseudo forgeries, labelled as the writer's forgeries."""
+    each writer's skilled forgeries. Each row is (image index, identity, is_genuine, is_pseudo,
+    mirror); a writer's forgeries share an identity of their own (offset by the number of
+    identities of genuine writers). ``pseudo_forgeries_per_writer`` adds rows of the writer's
+    genuine images flagged ``is_pseudo``: the loader distorts them into pseudo forgeries, labelled
+    as the writer's forgeries.
+
+    ``mirrors`` > 1 adds mirrored copies of every writer as writers of their own (identity
+    augmentation, :data:`MIRRORS`): the loader flips every image of mirrored writer ``m`` the same
+    way, its forgeries included. Identity of writer ``w`` in mirror ``m``: ``m * W + w`` for its
+    genuine signatures, ``mirrors * W`` more for its forgeries (``W`` = ``len(writers)``).
+    """
+    if mirrors not in (1, 2, 4):
+        raise ValueError(f"mirrors must be 1, 2 or 4, got {mirrors}")
     usable = [i for i, w in enumerate(writers) if len(w.genuine) >= 2]
     if len(usable) < 2:
         raise ValueError("triplet batches need at least two writers with two or more genuine signatures")
-    per_batch = min(writers_per_batch, len(usable))
+    # With one mirror this is ``usable`` itself, so the draws are those of a run without mirrors.
+    identities = [position * mirrors + mirror for position in usable for mirror in range(mirrors)]
+    per_batch = min(writers_per_batch, len(identities))
+    forged_offset = mirrors * len(writers)
     result = []
     for _ in range(batches):
         rows = []
-        for position in rng.choice(usable, size=per_batch, replace=False):
+        for chosen in rng.choice(identities, size=per_batch, replace=False):
+            position, mirror = divmod(int(chosen), mirrors)
             writer = writers[position]
+            genuine_id = mirror * len(writers) + position
             take = min(samples_per_writer, len(writer.genuine))
-            rows += [(int(i), int(position), 1, 0) for i in rng.choice(writer.genuine, size=take, replace=False)]
+            rows += [(int(i), genuine_id, 1, 0, mirror) for i in rng.choice(writer.genuine, size=take, replace=False)]
             if writer.forged and forgeries_per_writer:
                 take = min(forgeries_per_writer, len(writer.forged))
                 forged = rng.choice(writer.forged, size=take, replace=False)
-                rows += [(int(i), int(position) + len(writers), 0, 0) for i in forged]
+                rows += [(int(i), genuine_id + forged_offset, 0, 0, mirror) for i in forged]
             if pseudo_forgeries_per_writer:
                 take = min(pseudo_forgeries_per_writer, len(writer.genuine))
                 source = rng.choice(writer.genuine, size=take, replace=False)
-                rows += [(int(i), int(position) + len(writers), 0, 1) for i in source]
+                rows += [(int(i), genuine_id + forged_offset, 0, 1, mirror) for i in source]
         result.append(np.array(rows, dtype=np.int64))
     return result
+
+
+#: The mirror images a training writer may appear as (index = the ``mirror`` of a batch row): as
+#: written, flipped left to right, upside down, and both. A mirrored signature is written by no
+#: one, but its genuine samples vary as the writer's do and its forgeries differ from them as the
+#: writer's forgeries do, so it adds a writer to learn from (identity augmentation).
+MIRRORS = ("none", "left-right", "upside-down", "both")
+
+
+def mirrored(image: np.ndarray, mirror: int) -> np.ndarray:
+    """``image`` as mirrored writer ``mirror`` (:data:`MIRRORS`) writes it."""
+    if mirror == 0:
+        return image
+    if mirror not in (1, 2, 3):
+        raise ValueError(f"mirror must be 0-3, got {mirror}")
+    flipped = image[:, ::-1] if mirror == 1 else image[::-1, :] if mirror == 2 else image[::-1, ::-1]
+    return np.ascontiguousarray(flipped)  # a plain array for the forger and augmentation that follow
 
 
 def make_augmenter(seed: int) -> Any:
@@ -199,6 +231,7 @@ class BankDataset(Dataset[tuple[torch.Tensor, ...]]):
         augment: Any | None,
         pseudo: np.ndarray | None = None,
         forge: Any | None = None,
+        mirror: np.ndarray | None = None,
     ) -> None:
         if pseudo is not None and pseudo.any() and forge is None:
             raise ValueError("rows are flagged as pseudo forgeries but no forge transform was given")
@@ -208,12 +241,13 @@ class BankDataset(Dataset[tuple[torch.Tensor, ...]]):
         self.augment = augment
         self.pseudo = pseudo
         self.forge = forge
+        self.mirror = mirror
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _image(self, index: int, forge: bool = False) -> torch.Tensor:
-        image = self.bank[index]
+    def _image(self, index: int, forge: bool = False, mirror: int = 0) -> torch.Tensor:
+        image = mirrored(self.bank[index], mirror)
         if forge and self.forge is not None:
             image = self.forge(image=image)["image"]
         if self.augment is not None:
@@ -223,7 +257,8 @@ class BankDataset(Dataset[tuple[torch.Tensor, ...]]):
     def __getitem__(self, item: int) -> tuple[torch.Tensor, ...]:
         row = self.rows[item]
         forge = bool(self.pseudo[item]) if self.pseudo is not None else False
-        images = tuple(self._image(int(i), forge) for i in row[: self.image_columns])
+        mirror = int(self.mirror[item]) if self.mirror is not None else 0
+        images = tuple(self._image(int(i), forge, mirror) for i in row[: self.image_columns])
         extras = tuple(torch.tensor(int(v)) for v in row[self.image_columns :])
         return (*images, *extras)
 

@@ -453,7 +453,9 @@ def train(
             f"the teacher's embeddings have {teacher.shape[1]} dimensions, the student's "
             f"{model.config.embedding_dim}; set the student's embedding_dim to match"
         )
-    objective_core = Objective(model, config, teacher, identities=2 * len(train_set.writers)).to(device)
+    objective_core = Objective(
+        model, config, teacher, identities=2 * config.mirrored_writers * len(train_set.writers)
+    ).to(device)
     objective: nn.Module = objective_core
     if world.enabled:
         objective = nn.parallel.DistributedDataParallel(
@@ -601,10 +603,11 @@ def _epoch_loader(
             forgeries_per_writer=config.forgeries_per_writer,
             rng=rng,
             pseudo_forgeries_per_writer=config.pseudo_forgeries_per_writer,
+            mirrors=config.mirrored_writers,
         )[world.rank :: world.world_size]
         rows = np.concatenate(batches)
-        # the last column flags pseudo forgeries for the loader; the objective sees the others
-        pseudo, rows = rows[:, 3].astype(bool), rows[:, :3]
+        # the last columns flag pseudo forgeries and mirrors for the loader; the objective sees the others
+        pseudo, mirror, rows = rows[:, 3].astype(bool), rows[:, 4], rows[:, :3]
         if with_indices:
             rows = np.column_stack([rows, rows[:, 0]])
         bounds = np.cumsum([0, *(len(b) for b in batches)])
@@ -613,7 +616,7 @@ def _epoch_loader(
             from inkproof.training.pseudo_forgery import make_pseudo_forger
 
             forge = make_pseudo_forger(config.seed * 100_003 + epoch + 1)
-        dataset = BankDataset(bank, rows, image_columns=1, augment=augment, pseudo=pseudo, forge=forge)
+        dataset = BankDataset(bank, rows, image_columns=1, augment=augment, pseudo=pseudo, forge=forge, mirror=mirror)
         batch_sampler = [list(range(bounds[i], bounds[i + 1])) for i in range(len(batches))]
         return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, worker_init_fn=seed_worker)
     rows = sample_pairs(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inkproof.training.config import TrainConfig
-from inkproof.training.data import BankDataset, WriterIndex, epoch_rng, sample_triplet_batches
+from inkproof.training.data import BankDataset, WriterIndex, epoch_rng, make_augmenter, mirrored, sample_triplet_batches
 from inkproof.training.pseudo_forgery import make_pseudo_forger
 
 WRITERS = (
@@ -29,7 +29,7 @@ def test_pseudo_forgeries_are_a_writers_genuine_images_labelled_as_its_forgeries
     for batch in batches:
         pseudo = batch[batch[:, 3] == 1]
         assert len(pseudo) == 2 * len(WRITERS)  # writer c has no real forgeries but gets pseudo ones
-        for image, identity, genuine, _ in pseudo:
+        for image, identity, genuine, *_ in pseudo:
             writer = WRITERS[identity - len(WRITERS)]
             assert image in writer.genuine and genuine == 0
         real = batch[batch[:, 3] == 0]
@@ -82,3 +82,53 @@ def test_config_validates_the_forgery_aware_settings() -> None:
         TrainConfig(model="compact", loss="cosface", pseudo_forgeries_per_writer=-1)
     with pytest.raises(ValueError, match="cotuplet"):
         TrainConfig(model="siamese-resnet18", loss="cotuplet")
+
+
+def test_mirrored_writers_are_writers_of_their_own_with_mirrored_forgeries() -> None:
+    def draw(mirrors: int) -> list[np.ndarray]:
+        return sample_triplet_batches(
+            WRITERS,
+            batches=30,
+            writers_per_batch=3,
+            samples_per_writer=2,
+            forgeries_per_writer=1,
+            rng=epoch_rng(0, 1),
+            mirrors=mirrors,
+        )
+
+    # Without mirrors the draws are those of a run before the option existed.
+    assert all(not batch[:, 4].any() for batch in draw(1))
+    seen = set()
+    for batch in draw(4):
+        for image, identity, genuine, _, mirror in batch:
+            seen.add((int(identity), int(mirror)))
+            offset = 0 if genuine else 4 * len(WRITERS)  # forgeries: after every genuine identity
+            writer, expected_mirror = (identity - offset) % len(WRITERS), (identity - offset) // len(WRITERS)
+            assert mirror == expected_mirror
+            assert image in (WRITERS[writer].genuine if genuine else WRITERS[writer].forged)
+    assert {mirror for _, mirror in seen} == {0, 1, 2, 3}
+    assert len({identity for identity, _ in seen}) > 2 * len(WRITERS)
+    with pytest.raises(ValueError, match="mirrors"):
+        draw(3)
+
+
+def test_loader_mirrors_each_row_as_flagged() -> None:
+    image = _signature()
+    image[0, 0] = 7  # a corner to follow
+    bank = np.stack([image] * 4)
+    rows = np.array([[0, 0, 1], [1, 1, 1], [2, 2, 1], [3, 3, 1]])
+    dataset = BankDataset(bank, rows, image_columns=1, augment=None, mirror=np.array([0, 1, 2, 3]))
+    corners = [dataset[i][0].numpy()[0] for i in range(4)]
+    assert corners[0][0, 0] * 255 == 7 and corners[1][0, -1] * 255 == 7
+    assert corners[2][-1, 0] * 255 == 7 and corners[3][-1, -1] * 255 == 7
+    assert np.array_equal(mirrored(mirrored(image, 3), 3), image)
+    augmented = BankDataset(bank, rows, image_columns=1, augment=make_augmenter(0), mirror=np.array([0, 1, 2, 3]))
+    assert all(augmented[i][0].shape == (1, *image.shape) for i in range(4))
+
+
+def test_config_checks_mirrored_writers() -> None:
+    assert TrainConfig(model="ms-compact", loss="cosface", mirrored_writers=4).mirrored_writers == 4
+    with pytest.raises(ValueError, match="mirrored_writers"):
+        TrainConfig(model="ms-compact", loss="cosface", mirrored_writers=3)
+    with pytest.raises(ValueError, match="identity losses"):
+        TrainConfig(model="siamese-resnet18", loss="bce", mirrored_writers=2)
