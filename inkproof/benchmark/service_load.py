@@ -66,9 +66,10 @@ def _multipart(files: dict[str, tuple[str, bytes, str]], data: dict[str, str] | 
 class _Connection:
     """One keep-alive connection that posts prepared bodies (one per client thread)."""
 
-    def __init__(self, base: str, key: str) -> None:
+    def __init__(self, base: str, key: str, timeout: float) -> None:
         address = urlsplit(base)
-        self._connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=600)
+        host = address.hostname or "127.0.0.1"
+        self._connection = http.client.HTTPConnection(host, address.port, timeout=timeout)
         self._key = key
 
     def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
@@ -179,7 +180,7 @@ def _load(base: str, key: str, queries: dict[str, bytes], clients: int, seconds:
 
     def worker(offset: int) -> None:
         nonlocal errors
-        connection = _Connection(base, key)
+        connection = _Connection(base, key, timeout=60.0)
         try:
             turn = offset
             while time.monotonic() < stop:
@@ -214,7 +215,7 @@ def _load(base: str, key: str, queries: dict[str, bytes], clients: int, seconds:
 
 def _identify(base: str, key: str, query: bytes, repeats: int) -> dict[str, Any]:
     body = _multipart({"query": ("q.png", query, "image/png")}, {"top": "5"})
-    connection = _Connection(base, key)
+    connection = _Connection(base, key, timeout=600.0)
     try:
 
         def once() -> tuple[float, dict[str, Any]]:

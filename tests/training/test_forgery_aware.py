@@ -16,16 +16,21 @@ WRITERS = (
 )
 
 
-def test_pseudo_forgeries_are_a_writers_genuine_images_labelled_as_its_forgeries() -> None:
-    batches = sample_triplet_batches(
+def _batches(batches: int, **options: int) -> list[np.ndarray]:
+    """Batches of 3 writers x 2 genuine signatures + 1 forgery each, from one fixed stream."""
+    return sample_triplet_batches(
         WRITERS,
-        batches=4,
+        batches=batches,
         writers_per_batch=3,
         samples_per_writer=2,
         forgeries_per_writer=1,
         rng=epoch_rng(0, 1),
-        pseudo_forgeries_per_writer=2,
+        **options,
     )
+
+
+def test_pseudo_forgeries_are_a_writers_genuine_images_labelled_as_its_forgeries() -> None:
+    batches = _batches(4, pseudo_forgeries_per_writer=2)
     for batch in batches:
         pseudo = batch[batch[:, 3] == 1]
         assert len(pseudo) == 2 * len(WRITERS)  # writer c has no real forgeries but gets pseudo ones
@@ -34,9 +39,7 @@ def test_pseudo_forgeries_are_a_writers_genuine_images_labelled_as_its_forgeries
             assert image in writer.genuine and genuine == 0
         real = batch[batch[:, 3] == 0]
         assert len(real) == 3 * 2 + 2 * 1
-    plain = sample_triplet_batches(
-        WRITERS, batches=1, writers_per_batch=3, samples_per_writer=2, forgeries_per_writer=1, rng=epoch_rng(0, 1)
-    )
+    plain = _batches(1)
     assert not plain[0][:, 3].any()
 
 
@@ -86,17 +89,9 @@ def test_config_validates_the_forgery_aware_settings() -> None:
 
 def test_mirrored_writers_are_writers_of_their_own_with_mirrored_forgeries() -> None:
     def draw(mirrors: int) -> list[np.ndarray]:
-        return sample_triplet_batches(
-            WRITERS,
-            batches=30,
-            writers_per_batch=3,
-            samples_per_writer=2,
-            forgeries_per_writer=1,
-            rng=epoch_rng(0, 1),
-            mirrors=mirrors,
-        )
+        return _batches(30, mirrors=mirrors)
 
-    # Without mirrors the draws are those of a run before the option existed.
+    # Without mirrors no row is mirrored.
     assert all(not batch[:, 4].any() for batch in draw(1))
     seen = set()
     for batch in draw(4):
