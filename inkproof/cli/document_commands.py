@@ -108,6 +108,21 @@ def detector_train(
     class_weights: str | None = typer.Option(
         None, "--class-weights", help="Cross-entropy weight per class, background first (e.g. 1,1,4,2,1,2)."
     ),
+    hard_negatives: float = typer.Option(
+        0.0,
+        "--hard-negatives",
+        min=0.0,
+        max=1.0,
+        help="Chance that a synthetic training page carries unboxed notes, figures, marks and a script wordmark.",
+    ),
+    mined_negatives: Path | None = typer.Option(
+        None,
+        "--mined-negatives",
+        help="JSON of a detector's false signatures on training pages (python -m inkproof.document.mining).",
+    ),
+    mined_repeats: int = typer.Option(
+        2, "--mined-repeats", min=0, max=10, help="Extra showings per epoch of each page with mined false signatures."
+    ),
     device: str = DeviceOption,
     threads: int | None = ThreadsOption,
     resume: bool = ResumeOption,
@@ -131,6 +146,9 @@ def detector_train(
         synthetic_validation_pages=synthetic_validation,
         tobacco=not synthetic_only,
         class_weights=None if class_weights is None else _floats(class_weights),
+        hard_negatives=hard_negatives,
+        mined_negatives=None if mined_negatives is None else str(mined_negatives.resolve()),
+        mined_repeats=mined_repeats,
     )
     result = train_detector(config, out, data=data, device=device, resume=resume, threads=threads)
     if json_out:

@@ -15,6 +15,10 @@ filled region of its class (larger boxes first, so a box inside another stays vi
 * **Synthetic pages** (:func:`inkproof.document.synthetic.render_page`), exact boxes for all five
   classes, generated on demand through :meth:`SegmentationDataset.from_source` and cached in the run
   folder (``cache/``), so a resumed run does not render them again.
+* **Hard negatives** (optional): synthetic training pages that carry unboxed notes, figures, pen
+  marks and script wordmarks (``hard_negatives``), and the Tobacco800 training pages on which a
+  detector fired on such handwriting (:mod:`inkproof.document.mining`), shown more often
+  (``mined_negatives``, ``mined_repeats``).
 
 Augmentation (the segmentation trainer's albumentations pipeline) suits scans: random crops, scale
 0.8-1.25, rotation within 2 degrees, brightness/contrast, blur, sensor noise and JPEG artefacts; no
@@ -109,6 +113,13 @@ class DetectorTrainingConfig:
     synthetic_validation_pages: int = 30
     synthetic_page_size: tuple[int, int] = (1240, 1754)  # (width, height): A4 at 150 dpi
     tobacco: bool = True
+    # Chance that a synthetic training page carries unboxed notes, figures, marks and a script
+    # wordmark (synthetic/negatives.py); validation pages never do, so runs stay comparable.
+    hard_negatives: float = 0.0
+    # JSON of the detector's own false signature boxes on training pages (inkproof.document.mining):
+    # those pages are shown ``mined_repeats`` extra times per epoch.
+    mined_negatives: str | None = None
+    mined_repeats: int = 2
     test_fraction: float = 0.2  # the leak-free split's held-out part (tobacco.split_pages)
     validation_fraction: float = 0.12  # of the remaining train pages, also group-aware
     split_seed: int = 0
@@ -126,6 +137,8 @@ class DetectorTrainingConfig:
             raise ValueError("long_side must be >= 64 and page counts >= 0")
         if not self.tobacco and self.synthetic_pages < 2:
             raise ValueError("without Tobacco800 pages, at least 2 synthetic pages are needed")
+        if not 0.0 <= self.hard_negatives <= 1.0 or not 0 <= self.mined_repeats <= 10:
+            raise ValueError("hard_negatives must be in [0, 1] and mined_repeats in [0, 10]")
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -135,6 +148,11 @@ class DetectorTrainingConfig:
             del values["class_weights"]  # so that the settings of runs from before it still match
         else:
             values["class_weights"] = list(self.class_weights)
+        # Settings added later are left out at their defaults, so older runs' settings still match.
+        if self.hard_negatives == 0.0:
+            del values["hard_negatives"]
+        if self.mined_negatives is None:
+            del values["mined_negatives"], values["mined_repeats"]
         return values
 
     @classmethod
@@ -200,9 +218,9 @@ def tobacco_truth(page: AnnotatedPage) -> list[tuple[str, BoxTuple]]:
 
 
 def synthetic_truth(
-    index: int, seed: int, size: tuple[int, int] = (1240, 1754)
+    index: int, seed: int, size: tuple[int, int] = (1240, 1754), hard_negatives: float = 0.0
 ) -> tuple[np.ndarray, list[tuple[str, BoxTuple]]]:
-    page = render_page(index, PageConfig(width=size[0], height=size[1], seed=seed))
+    page = render_page(index, PageConfig(width=size[0], height=size[1], seed=seed, hard_negatives=hard_negatives))
     return page.image, [(f.label, tuple(float(v) for v in f.box)) for f in page.fields]  # type: ignore[misc]
 
 
@@ -218,11 +236,13 @@ class PageSource:
         long_side: int,
         cache: Path | None = None,
         page_size: tuple[int, int] = (1240, 1754),
+        hard_negatives: float = 0.0,
     ) -> None:
         self.tobacco = list(tobacco)
         self.synthetic = synthetic
         self.synthetic_seed = synthetic_seed
         self.page_size = page_size
+        self.hard_negatives = hard_negatives
         self.long_side = long_side
         self.cache = cache
         self.memory: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -234,13 +254,18 @@ class PageSource:
         if index < len(self.tobacco):
             return f"tobacco-{self.long_side}-{self.tobacco[index].path.stem}"
         width, height = self.page_size
-        return f"synthetic-{self.long_side}-{width}x{height}-{self.synthetic_seed}-{index - len(self.tobacco)}"
+        negatives = f"-negatives{self.hard_negatives:g}" if self.hard_negatives else ""
+        return (
+            f"synthetic-{self.long_side}-{width}x{height}-{self.synthetic_seed}{negatives}-{index - len(self.tobacco)}"
+        )
 
     def _make(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if index < len(self.tobacco):
             page = self.tobacco[index]
             return _working_example(load_image(page.path), tobacco_truth(page), self.long_side)
-        image, boxes = synthetic_truth(index - len(self.tobacco), self.synthetic_seed, self.page_size)
+        image, boxes = synthetic_truth(
+            index - len(self.tobacco), self.synthetic_seed, self.page_size, self.hard_negatives
+        )
         return _working_example(image, boxes, self.long_side)
 
     def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -265,6 +290,29 @@ class PageSource:
         return example
 
 
+class RepeatedSource:
+    """A page source whose examples are shown in ``order`` (indices of ``source``, repeats allowed)."""
+
+    def __init__(self, source: PageSource, order: Sequence[int]) -> None:
+        self.source = source
+        self.order = list(order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.source(self.order[index])
+
+
+def mined_page_order(pages: Sequence[AnnotatedPage], mined: str | Path, repeats: int) -> list[int]:
+    """Every training page once, then each page with mined false signatures ``repeats`` more times."""
+    from inkproof.document.mining import load_mined
+
+    flagged = load_mined(mined)
+    extra = [i for i, page in enumerate(pages) if page.path.name in flagged]
+    return list(range(len(pages))) + extra * repeats
+
+
 def build_datasets(
     config: DetectorTrainingConfig, data: str | Path | None, cache: Path | None = None
 ) -> tuple[SegmentationDataset, SegmentationDataset]:
@@ -274,12 +322,18 @@ def build_datasets(
     if config.tobacco:
         train_pages, validation_pages, _ = tobacco_splits(find_tobacco(data), config)
     size = config.synthetic_page_size
-    train_source = PageSource(train_pages, config.synthetic_pages, SYNTHETIC_TRAIN_SEED, config.long_side, cache, size)
+    train_source = PageSource(
+        train_pages, config.synthetic_pages, SYNTHETIC_TRAIN_SEED, config.long_side, cache, size, config.hard_negatives
+    )
+    source: PageSource | RepeatedSource = train_source
+    if config.mined_negatives is not None and config.mined_repeats > 0:
+        order = mined_page_order(train_pages, config.mined_negatives, config.mined_repeats)
+        source = RepeatedSource(train_source, order + list(range(len(train_pages), len(train_source))))
     validation_source = PageSource(
         validation_pages, config.synthetic_validation_pages, SYNTHETIC_VALIDATION_SEED, config.long_side, cache, size
     )
     name = f"pages-tobacco{len(train_pages)}-synthetic{config.synthetic_pages}-L{config.long_side}"
-    train = SegmentationDataset.from_source(train_source, DETECTOR_PALETTE, name=name)
+    train = SegmentationDataset.from_source(source, DETECTOR_PALETTE, name=name)
     validation = SegmentationDataset.from_source(validation_source, DETECTOR_PALETTE, name=f"{name}-validation")
     return train, validation
 

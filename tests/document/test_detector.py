@@ -521,3 +521,48 @@ def test_the_named_pages_read_with_joining_and_splitting(tobacco: Path, bundled:
         assert counts["v2"][0] >= max(least_found, counts["v1"][0]), (name, counts)
         assert counts["v2"][1] <= min(most_false, counts["v1"][1]), (name, counts)
         assert sorted(d.box for d in bundled.detect(gray).of("signature")) == sorted(boxes), name  # detect() too
+
+
+def test_training_config_leaves_out_hard_negative_settings_at_their_defaults() -> None:
+    from inkproof.document.detector_training import DetectorTrainingConfig
+
+    plain = DetectorTrainingConfig().to_dict()
+    assert not {"hard_negatives", "mined_negatives", "mined_repeats"} & set(plain)  # older runs still match
+    mined = DetectorTrainingConfig(hard_negatives=0.5, mined_negatives="mined.json", mined_repeats=3)
+    assert DetectorTrainingConfig.from_dict(json.loads(json.dumps(mined.to_dict()))) == mined
+    with pytest.raises(ValueError, match="hard_negatives"):
+        DetectorTrainingConfig(hard_negatives=2.0)
+
+
+def test_mined_false_signatures_leave_out_fragments_and_weak_boxes() -> None:
+    from inkproof.document.mining import false_signatures
+
+    truth = [(100.0, 100.0, 300.0, 160.0)]
+    found = [
+        ((100.0, 100.0, 290.0, 160.0), 0.95),  # the signature
+        ((120.0, 110.0, 170.0, 150.0), 0.9),  # a fragment of it
+        ((400.0, 100.0, 500.0, 140.0), 0.92),  # a note beside it
+        ((400.0, 300.0, 500.0, 340.0), 0.3),  # too weak to matter
+        ((280.0, 100.0, 480.0, 160.0), 0.8),  # a note written on from the signature's end: mostly outside
+    ]
+    assert false_signatures(found, truth) == [found[2], found[4]]
+    assert false_signatures(found, []) == [f for f in found if f[1] >= 0.5]
+
+
+def test_mined_pages_are_shown_again_and_bad_files_are_refused(tmp_path: Path) -> None:
+    from inkproof.document.detector_training import mined_page_order
+    from inkproof.document.mining import FORMAT, load_mined
+    from inkproof.document.tobacco import AnnotatedPage
+    from inkproof.errors import DatasetFormatError
+
+    pages = [AnnotatedPage(Path(f"pages/train/p{i}.tif"), 100, 100, 150.0, (), f"p{i}") for i in range(4)]
+    mined = tmp_path / "mined.json"
+    mined.write_text(json.dumps({"format": FORMAT, "pages": {"p1.tif": [[0, 0, 5, 5, 0.9]], "x.tif": []}}))
+    assert mined_page_order(pages, mined, 2) == [0, 1, 2, 3, 1, 1]
+    assert mined_page_order(pages, mined, 0) == [0, 1, 2, 3]
+    for text in ("not json", json.dumps({"format": "other", "pages": {}}), json.dumps([1])):
+        mined.write_text(text)
+        with pytest.raises(DatasetFormatError, match="mined"):
+            load_mined(mined)
+    with pytest.raises(DatasetFormatError, match="cannot read"):
+        load_mined(tmp_path / "missing.json")

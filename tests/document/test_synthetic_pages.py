@@ -294,6 +294,7 @@ def test_contact_sheet(tmp_path: Path) -> None:
         {"date_probability": -0.1},
         {"logo_probability": True},
         {"noise": -1.0},
+        {"hard_negatives": 1.5},
         {"noise": float("nan")},
         {"seed": -1},
         {"width": 1240.0},
@@ -389,3 +390,67 @@ def test_the_split_modules_and_the_old_imports_agree() -> None:
     assert callable(scan._scan)
     for name in synthetic.__all__:
         assert hasattr(synthetic, name), name
+
+
+def test_hard_negatives_add_unboxed_ink_without_moving_a_field() -> None:
+    for index in range(4):
+        plain, _ = _render(index, PageConfig(noise=0.0, seed=3))
+        hard, _ = _render(index, PageConfig(noise=0.0, seed=3, hard_negatives=1.0))
+        assert hard.fields == plain.fields  # their own random stream: the page's layout is untouched
+        assert np.all(hard.image <= plain.image)  # ink only added
+        added = hard.image < plain.image
+        assert added.sum() > 200
+        for field in hard.fields:
+            x0, y0, x1, y1 = field.box
+            assert not added[y0:y1, x0:x1].any(), field  # drawn in free space, never inside a field
+        assert np.all(hard.ink_mask >= plain.ink_mask) and np.all(hard.print_mask >= plain.print_mask)
+    notes = [
+        (
+            render_page(i, PageConfig(noise=0.0, seed=3, hard_negatives=1.0)),
+            render_page(i, PageConfig(noise=0.0, seed=3)),
+        )
+        for i in range(6)
+    ]
+    assert sum(int((h.ink_mask & ~p.ink_mask).sum()) for h, p in notes) > 500  # notes and figures count as handwriting
+
+
+def test_hard_negatives_sit_in_free_space_and_wordmarks_in_the_letterhead_band() -> None:
+    from inkproof.document.synthetic.negatives import draw_hard_negatives
+
+    coverage = np.zeros((1754, 1240), dtype=np.uint8)
+    coverage[300:1400, 130:1110] = 255  # a page of body text: only the margins and the band are free
+    found = [
+        draw_hard_negatives(
+            seed=1,
+            index=i,
+            probability=1.0,
+            print_coverage=coverage,
+            taken=[],
+            frame=(130, 80, 1110, 1680),
+            header_bottom=200,
+            near=[],
+            unit=1.0,
+        )
+        for i in range(12)
+    ]
+    items = [item for page in found for item in page]
+    assert items and any(not item.handwritten for item in items)  # at least one wordmark
+    for item in items:
+        h, w = item.alpha.shape
+        assert not coverage[item.y : item.y + h, item.x : item.x + w].any()
+        if not item.handwritten:
+            assert item.y <= 200  # starts in the letterhead band (header_bottom), above the text
+    assert (
+        draw_hard_negatives(
+            seed=1,
+            index=0,
+            probability=0.0,
+            print_coverage=coverage,
+            taken=[],
+            frame=(130, 80, 1110, 1680),
+            header_bottom=200,
+            near=[],
+            unit=1.0,
+        )
+        == []
+    )

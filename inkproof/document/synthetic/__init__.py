@@ -12,7 +12,9 @@ business letters, contracts and forms from scratch -- nothing comes from a real 
   writers (so a writer recurs across pages), initials (:func:`initials_pieces`, 2-3 capitals in
   the writer's slant) and handwritten dates (:func:`date_pieces`, digit glyph templates).
 * **Fields** (:data:`FIELD_CLASSES`) are boxed: signatures, initials, handwritten dates, redaction
-  bars and logos (emblem + company name). Stamps and white-out are clutter without a box.
+  bars and logos (emblem + company name). Stamps and white-out are clutter without a box; so are
+  the optional hard negatives (``PageConfig.hard_negatives``, :mod:`.negatives`): handwritten notes,
+  figures and pen marks in free space and a script wordmark in the letterhead band.
 * **Scan effects** (``PageConfig.noise``): skew up to 1 degree, blur, sensor noise, dust, the odd
   bilevel (fax-like) page and a JPEG round trip.
 
@@ -24,7 +26,8 @@ is the union of those masks. Page ``i`` draws its random numbers from
 
 The code is split by concern: :mod:`.config` (what a page is configured with and carries),
 :mod:`.printing` (printed text), :mod:`.handwriting` (signatures, initials, dates), :mod:`.scan`
-(paper and scan degradation), :mod:`.layout` (the page builder and :func:`render_page`),
+(paper and scan degradation), :mod:`.negatives` (unboxed handwriting and wordmarks),
+:mod:`.layout` (the page builder and :func:`render_page`),
 :mod:`.cleaner_examples` (the cleaner's training examples) and :mod:`.files` (datasets on disk).
 """
 

@@ -70,6 +70,8 @@ class PageConfig:
     logo_probability: float = 0.4
     stamp_probability: float = 0.2  # stamps are clutter (not a class), partly overlapping signatures
     overlap_text_probability: float = 0.4  # signature strokes crossing printed text / form lines
+    # Unboxed handwriting and a script wordmark (hard negatives for the detector, synthetic/negatives.py).
+    hard_negatives: float = 0.0
     noise: float = 1.0  # scan noise, blur, JPEG artefacts, slight skew (0 disables)
     seed: int = 0
 
@@ -92,6 +94,7 @@ class PageConfig:
             "logo_probability",
             "stamp_probability",
             "overlap_text_probability",
+            "hard_negatives",
         ):
             _check_probability(name, getattr(self, name))
         noise = self.noise

@@ -37,6 +37,7 @@ from inkproof.document.synthetic.handwriting import (
     date_pieces,
     initials_pieces,
 )
+from inkproof.document.synthetic.negatives import draw_hard_negatives
 from inkproof.document.synthetic.printing import (
     _CLOSINGS,
     _FORM_TITLES,
@@ -75,10 +76,11 @@ class _Patch:
     alpha: F32
     tone: float
     level: float = MASK_THRESHOLD  # coverage at which a pixel belongs to the object's mask
+    handwritten: bool | None = None  # for unboxed objects (label ""): None means print
 
     @property
     def handwriting(self) -> bool:
-        return self.label in HANDWRITING_CLASSES
+        return self.label in HANDWRITING_CLASSES or bool(self.handwritten)
 
     def ink_box(self) -> Box:
         box = _bbox(self.alpha >= self.level)
@@ -126,6 +128,7 @@ class _PageBuilder:
 
     def __init__(self, index: int, config: PageConfig) -> None:
         self.config = config
+        self.index = index
         self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, index]))
         self.W, self.H = config.width, config.height
         self.u = config.width / _REFERENCE_WIDTH
@@ -742,6 +745,7 @@ class _PageBuilder:
         company = _company(rng)
         kind = str(rng.choice(["letter", "contract", "form"], p=[0.4, 0.3, 0.3]))
         y = self.letterhead(company)
+        header_bottom = y
         # Footer: page number and room for corner initials.
         footer_top = self.bottom - self.px(70)
         size = self.body_size * 0.8
@@ -823,6 +827,27 @@ class _PageBuilder:
             else:
                 cx, cy = rng.uniform(self.left + 100, self.right - 100), rng.uniform(self.H * 0.3, self.H * 0.8)
             self.stamp(cx, cy, company)
+        if cfg.hard_negatives > 0:
+            self.hard_negatives(header_bottom, [s.ink_box() for s in signatures])
+
+    def hard_negatives(self, header_bottom: int, signatures: list[Box]) -> None:
+        """Unboxed notes, figures, marks and a script wordmark (:mod:`.negatives`), on their own random stream."""
+        taken = []
+        for patch in self.patches:
+            h, w = patch.alpha.shape
+            taken.append((patch.x, patch.y, patch.x + w, patch.y + h))
+        for item in draw_hard_negatives(
+            seed=self.config.seed,
+            index=self.index,
+            probability=self.config.hard_negatives,
+            print_coverage=np.asarray(self.layer),
+            taken=taken,
+            frame=(self.left, self.top, self.right, self.bottom),
+            header_bottom=header_bottom,
+            near=signatures,
+            unit=self.u,
+        ):
+            self.patches.append(_Patch("", None, item.x, item.y, item.alpha, item.tone, handwritten=item.handwritten))
 
 
 def _date_text(rng: np.random.Generator, style: int) -> str:
