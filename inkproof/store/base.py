@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from inkproof.store.helpers import (
     META_MODEL_TAG,
     META_PREPROCESS_VERSION,
     META_REINDEX,
+    changes_counter,
 )
 from inkproof.store.index import (
     SnapshotCache,
@@ -43,6 +44,7 @@ from inkproof.store.persistent_index import (
     ReferenceIndex,
 )
 from inkproof.store.schema import (
+    ReferenceChange,
     StoreMeta,
     Writer,
 )
@@ -188,7 +190,19 @@ class StoreBase:
         return {key: value for key, value in session.execute(query)}
 
     def _check_compatible(self, session: Session, *, lock: bool = False) -> dict[str, str]:
-        meta = self._meta(session, lock=lock)
+        return self._compatible(self._meta(session, lock=lock))
+
+    def _check_compatible_and_counter(self, session: Session) -> tuple[dict[str, str], int]:
+        """:meth:`_check_compatible` and the latest reference change's number, read in one
+        statement: identification asks for both on every request, and on PostgreSQL each
+        statement costs a round trip."""
+        latest = select(func.max(ReferenceChange.seq)).scalar_subquery()
+        rows = session.execute(select(StoreMeta.key, StoreMeta.value, latest)).all()
+        if not rows:  # a store nothing was added to yet has no metadata rows to carry the counter
+            return self._compatible({}), changes_counter(session)
+        return self._compatible({key: value for key, value, _ in rows}), int(rows[0][2] or 0)
+
+    def _compatible(self, meta: dict[str, str]) -> dict[str, str]:
         if META_REINDEX in meta:
             raise ReindexInProgressError(
                 meta.get(META_MODEL_TAG, ""),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,10 @@ from inkproof.store.schema import (
 
 logger = logging.getLogger(__name__)
 
+#: Threads that bring the identification index up to date while the request's thread embeds the
+#: query (created on first use; the work is short and mostly waits on the database).
+_INDEX_CHECKS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="inkproof-index-check")
+
 
 class IdentificationMixin(StoreBase):
     """Identification and the persistent identification index (load, save, catch up, rank)."""
@@ -81,20 +86,29 @@ class IdentificationMixin(StoreBase):
         product = self.card.head not in ("cosine", "euclidean")
         if product and force == "approximate":
             raise ValueError("a product head cannot be indexed; identification scores every reference")
-        gray, vector = self._embed_query(query)
-        digest = image_digest(gray)
+        if product:
+            gray, vector = self._embed_query(query)
 
-        # One read session for the model check, the index's catch-up, the search and the writers'
-        # names: each session costs a connection checkout and a transaction on the request's path.
-        def search(session: Session) -> tuple[tuple[Candidate, ...], str, int]:
-            if product:
+            def score_all(session: Session) -> tuple[tuple[Candidate, ...], str, int]:
                 self._check_compatible(session)
                 return self._rank_writers(vector, top, force, session=session)
-            index = self._current_index(session)[0]
-            return self._rank_writers(vector, top, force, index=index, session=session)
 
-        candidates, kind, n = self._read(search)
-        return IdentificationResult(candidates, kind, n, self.model_tag, digest)
+            candidates, kind, n = self._read(score_all)
+            return IdentificationResult(candidates, kind, n, self.model_tag, image_digest(gray))
+        # One read session for the model check, the index's catch-up, the search and the writers'
+        # names: each session costs a connection checkout and a transaction on the request's path.
+        # The index is brought up to date on another thread while this one embeds the query: the
+        # database's answer (a round trip on PostgreSQL) does not depend on the image.
+        with self.db.session(write=False) as session:
+            current = _INDEX_CHECKS.submit(self._current_index, session)
+            try:
+                gray, vector = self._embed_query(query)
+            except BaseException:
+                wait([current])  # the session is not closed under the other thread
+                raise
+            index = current.result()[0]
+            candidates, kind, n = self._rank_writers(vector, top, force, index=index, session=session)
+        return IdentificationResult(candidates, kind, n, self.model_tag, image_digest(gray))
 
     @property
     def index_path(self) -> Path | None:
@@ -130,7 +144,7 @@ class IdentificationMixin(StoreBase):
     def _current_index(self, session: Session) -> tuple[ReferenceIndex, str]:
         """The identification index as of the database's latest change, and where it came from
         (all reads in ``session``)."""
-        meta, counter = self._check_compatible(session), changes_counter(session)
+        meta, counter = self._check_compatible_and_counter(session)
         key = IndexKey(self.model_tag, meta.get(META_EMBEDDINGS_VERSION, ""), self.card.head, self.card.embedding_dim)
         with self._index_lock:
             index, source = self._index, "memory"

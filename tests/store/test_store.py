@@ -328,6 +328,31 @@ def test_identify_ranks_writers_by_their_best_reference(
         store.identify(signatures("W004", "genuine")[5], top=0)
 
 
+def test_identify_checks_the_store_while_it_embeds_and_reports_either_failure(
+    database: Database, pixel_verifier: Verifier, verifier: Verifier, signatures: Signatures
+) -> None:
+    from inkproof.errors import NoInkError
+    from inkproof.store import StoreModelMismatchError
+    from inkproof.store.helpers import META_MODEL_TAG, changes_counter
+
+    store = SignatureStore(database, pixel_verifier)
+    assert store._read(store._check_compatible_and_counter) == ({}, 0)  # no metadata rows yet
+    store.enroll("W001", signatures("W001", "genuine")[:3])
+    store.enroll("W002", signatures("W002", "genuine")[:3])
+    meta, counter = store._read(store._check_compatible_and_counter)  # one statement for both
+    assert meta[META_MODEL_TAG] == store.model_tag and counter == store._read(changes_counter) >= 6
+    blank = np.full((120, 300), 245, dtype=np.uint8)
+    for _ in range(3):  # each time the background check ends before the session closes
+        with pytest.raises(NoInkError):
+            store.identify(blank)
+    assert store.identify(signatures("W002", "genuine")[4]).candidates[0].external_id == "W002"
+    other = SignatureStore(database, verifier)  # another model: the store's check fails in the background
+    with pytest.raises(StoreModelMismatchError):
+        other.identify(signatures("W002", "genuine")[4])
+    with pytest.raises(NoInkError):  # the query's own problem is reported first, as it always was
+        other.identify(blank)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_product_heads_score_every_reference(
     database: Database, onnx_model: Path, signatures: Signatures, tmp_path: Path
