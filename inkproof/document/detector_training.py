@@ -304,10 +304,24 @@ class RepeatedSource:
         return self.source(self.order[index])
 
 
+# The file format that inkproof.document.mining writes and training reads.
+MINED_FORMAT = "inkproof-mined-negatives/1"
+
+
+def load_mined(path: str | Path) -> dict[str, list[list[float]]]:
+    """The mined pages (file name -> false boxes) of a file that ``inkproof.document.mining`` wrote."""
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetFormatError(f"cannot read mined negatives {path}: {error}") from None
+    mined = values if isinstance(values, dict) else {}
+    if mined.get("format") != MINED_FORMAT or not isinstance(mined.get("pages"), dict):
+        raise DatasetFormatError(f"{path} is not a mined-negatives file ({MINED_FORMAT})")
+    return dict(mined["pages"])
+
+
 def mined_page_order(pages: Sequence[AnnotatedPage], mined: str | Path, repeats: int) -> list[int]:
     """Every training page once, then each page with mined false signatures ``repeats`` more times."""
-    from inkproof.document.mining import load_mined
-
     flagged = load_mined(mined)
     extra = [i for i, page in enumerate(pages) if page.path.name in flagged]
     return list(range(len(pages))) + extra * repeats

@@ -17,10 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from inkproof.errors import DatasetFormatError
 from inkproof.evaluation.detection import BoxTuple, box_iou
-
-FORMAT = "inkproof-mined-negatives/1"
 
 
 def _inside(box: BoxTuple, other: BoxTuple) -> float:
@@ -55,7 +52,7 @@ def mine_false_signatures(
     from rich.progress import Progress
 
     from inkproof.document.detector import PageDetector
-    from inkproof.document.detector_training import DetectorTrainingConfig, find_tobacco, tobacco_splits
+    from inkproof.document.detector_training import MINED_FORMAT, DetectorTrainingConfig, find_tobacco, tobacco_splits
     from inkproof.imaging import load_image
 
     pages: dict[str, list[list[float]]] = {}
@@ -77,24 +74,13 @@ def mine_false_signatures(
                 bar.advance(task)
         name = detector.card.segmentation.name
     return {
-        "format": FORMAT,
+        "format": MINED_FORMAT,
         "model": name,
         "min_confidence": min_confidence,
         "training_pages": len(train_pages),
         "false_boxes": sum(len(v) for v in pages.values()),
         "pages": pages,
     }
-
-
-def load_mined(path: str | Path) -> dict[str, list[list[float]]]:
-    """The mined pages (file name -> false boxes) of a file written by :func:`mine_false_signatures`."""
-    try:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DatasetFormatError(f"cannot read mined negatives {path}: {error}") from None
-    if not isinstance(values, dict) or values.get("format") != FORMAT or not isinstance(values.get("pages"), dict):
-        raise DatasetFormatError(f"{path} is not a mined-negatives file ({FORMAT})")
-    return dict(values["pages"])
 
 
 def main() -> None:  # pragma: no cover - a run over the data

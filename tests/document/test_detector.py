@@ -550,14 +550,13 @@ def test_mined_false_signatures_leave_out_fragments_and_weak_boxes() -> None:
 
 
 def test_mined_pages_are_shown_again_and_bad_files_are_refused(tmp_path: Path) -> None:
-    from inkproof.document.detector_training import mined_page_order
-    from inkproof.document.mining import FORMAT, load_mined
+    from inkproof.document.detector_training import MINED_FORMAT, load_mined, mined_page_order
     from inkproof.document.tobacco import AnnotatedPage
     from inkproof.errors import DatasetFormatError
 
     pages = [AnnotatedPage(Path(f"pages/train/p{i}.tif"), 100, 100, 150.0, (), f"p{i}") for i in range(4)]
     mined = tmp_path / "mined.json"
-    mined.write_text(json.dumps({"format": FORMAT, "pages": {"p1.tif": [[0, 0, 5, 5, 0.9]], "x.tif": []}}))
+    mined.write_text(json.dumps({"format": MINED_FORMAT, "pages": {"p1.tif": [[0, 0, 5, 5, 0.9]], "x.tif": []}}))
     assert mined_page_order(pages, mined, 2) == [0, 1, 2, 3, 1, 1]
     assert mined_page_order(pages, mined, 0) == [0, 1, 2, 3]
     for text in ("not json", json.dumps({"format": "other", "pages": {}}), json.dumps([1])):
