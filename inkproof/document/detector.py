@@ -17,7 +17,8 @@ class's probability map is turned into boxes:
 Settings version 2 adds two steps, each for the classes it names: before step 4, a class's pieces
 that lie in one region above a lower threshold are joined when that region is no larger than a
 field; after step 5, a box of stacked fields is cut at empty horizontal bands of its ink
-(:func:`read_boxes`, :class:`DetectorSettings`).
+(:func:`read_boxes`, :class:`DetectorSettings`). Settings version 3 can read some classes from a
+second pass of the network at another working size (:func:`read_page`).
 
 The settings (classes, working size, threshold, dilation, minimum size) live in the ``detector``
 section of the model card, a :class:`~inkproof.segmentation.runtime.SegmentationCard` JSON with that
@@ -42,7 +43,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ __all__ = [
     "ink_mask",
     "label_runs",
     "read_boxes",
+    "read_page",
     "split_stacked",
     "tighten_to_ink",
     "to_working_scale",
@@ -102,7 +104,7 @@ def default_model_path() -> Path:
 # --- settings and card -------------------------------------------------------------------------
 
 
-SETTINGS_VERSION = 2  # 1: thresholds, merge, sizes, tightening; 2 adds joining and splitting
+SETTINGS_VERSION = 3  # 1: thresholds, merge, sizes, tightening; 2 adds joining and splitting; 3 per-class scales
 _VERSION_2_FIELDS = (  # the settings version 2 added; at their defaults a card reads as version 1 did
     "join_thresholds",
     "join_max_width",
@@ -115,6 +117,7 @@ _VERSION_2_FIELDS = (  # the settings version 2 added; at their defaults a card 
     "split_part_ink",
     "split_part_width",
 )
+_VERSION_3_FIELDS = ("class_long_sides",)  # at its default a card reads as version 2 (or 1) did
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,10 @@ class DetectorSettings:
       ``split_part_ink`` of the box's mean ink per row and an ink width of at least
       ``split_part_width`` of the box's (a flourish's tail is not a second signature); each part
       shrinks to its ink.
+
+    Version 3 adds ``class_long_sides`` (class -> working size): those classes are read from a
+    second pass of the network over the page at that size (small handwriting gains from more
+    pixels; a large logo needs the coarser scale the network's receptive field was trained for).
     """
 
     classes: tuple[str, ...]
@@ -164,6 +171,7 @@ class DetectorSettings:
     split_min_part: float = 0.025
     split_part_ink: float = 0.3
     split_part_width: float = 0.5
+    class_long_sides: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -171,6 +179,8 @@ class DetectorSettings:
             given = getattr(self, name)
             pairs = given.items() if isinstance(given, dict) else given
             object.__setattr__(self, name, tuple(sorted((str(k), float(v)) for k, v in pairs)))
+        sides = self.class_long_sides.items() if isinstance(self.class_long_sides, dict) else self.class_long_sides
+        object.__setattr__(self, "class_long_sides", tuple(sorted((str(k), int(v)) for k, v in sides)))
         object.__setattr__(self, "tighten", tuple(str(c) for c in self.tighten))
         object.__setattr__(self, "split", tuple(str(c) for c in self.split))
         if not self.classes or len(set(self.classes)) != len(self.classes):
@@ -180,18 +190,19 @@ class DetectorSettings:
             | set(self.tighten)
             | {name for name, _ in self.join_thresholds}
             | set(self.split)
+            | {name for name, _ in self.class_long_sides}
         )
         if not named <= set(self.classes):
             raise ValueError(
-                "class_thresholds/tighten/join_thresholds/split name unknown classes: "
+                "class_thresholds/tighten/join_thresholds/split/class_long_sides name unknown classes: "
                 f"{sorted(named - set(self.classes))}"
             )
         if any(not 0.0 < level < 1.0 for _, level in self.class_thresholds):
             raise ValueError(f"class thresholds must lie in (0, 1), got {dict(self.class_thresholds)}")
         if any(not 0.0 < level < 1.0 for _, level in self.join_thresholds):
             raise ValueError(f"join thresholds must lie in (0, 1), got {dict(self.join_thresholds)}")
-        if not 32 <= int(self.long_side) <= 8192:
-            raise ValueError(f"long_side must lie in 32..8192, got {self.long_side}")
+        if any(not 32 <= int(side) <= 8192 for side in (self.long_side, *dict(self.class_long_sides).values())):
+            raise ValueError(f"long sides must lie in 32..8192, got {self.long_side} and {dict(self.class_long_sides)}")
         if not 0.0 < float(self.threshold) < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.merge < 0 or self.min_side < 1 or self.min_area < 1:
@@ -207,27 +218,45 @@ class DetectorSettings:
     def threshold_of(self, label: str) -> float:
         return dict(self.class_thresholds).get(label, self.threshold)
 
+    def long_side_of(self, label: str) -> int:
+        """The working size ``label`` is read at."""
+        return dict(self.class_long_sides).get(label, self.long_side)
+
+    @property
+    def long_sides(self) -> tuple[int, ...]:
+        """Every working size a page is run at, ``long_side`` first."""
+        return tuple(dict.fromkeys((self.long_side, *(self.long_side_of(c) for c in self.classes))))
+
     def join_threshold_of(self, label: str) -> float | None:
         """The lower threshold that joins ``label``'s pieces, None when they are not joined."""
         return dict(self.join_thresholds).get(label)
 
     @property
     def version(self) -> int:
-        """1 when these settings read boxes as version 1 did (written without the newer keys), else 2."""
+        """The oldest settings version that reads boxes as these do (a card keeps that layout)."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        changed = any(getattr(self, name) != defaults[name] for name in _VERSION_2_FIELDS)
-        return SETTINGS_VERSION if changed else 1
+        if any(getattr(self, name) != defaults[name] for name in _VERSION_3_FIELDS):
+            return 3
+        return 2 if any(getattr(self, name) != defaults[name] for name in _VERSION_2_FIELDS) else 1
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["classes"] = list(self.classes)
         values["class_thresholds"] = dict(self.class_thresholds)
         values["tighten"] = list(self.tighten)
-        if self.version == 1:  # the card keeps version 1's layout, byte for byte
-            return {name: value for name, value in values.items() if name not in _VERSION_2_FIELDS}
+        version = self.version
+        if version == 1:  # the card keeps version 1's layout, byte for byte
+            return {
+                name: value
+                for name, value in values.items()
+                if name not in _VERSION_2_FIELDS and name not in _VERSION_3_FIELDS
+            }
         values["join_thresholds"] = dict(self.join_thresholds)
         values["split"] = list(self.split)
-        return {"version": SETTINGS_VERSION, **values}
+        if version == 2:  # and version 2's
+            return {"version": 2, **{k: v for k, v in values.items() if k not in _VERSION_3_FIELDS}}
+        values["class_long_sides"] = dict(self.class_long_sides)
+        return {"version": version, **values}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DetectorSettings:
@@ -239,6 +268,8 @@ class DetectorSettings:
                 "(a newer inkproof wrote this card?)"
             )
         known = {f.name for f in dataclasses.fields(cls)}
+        if version < 3:
+            known -= set(_VERSION_3_FIELDS)
         if version == 1:
             known -= set(_VERSION_2_FIELDS)
         unknown = sorted(set(values) - known)
@@ -251,6 +282,7 @@ class DetectorSettings:
             "tighten": tuple(values.get("tighten", ())),
             "join_thresholds": tuple(dict(values.get("join_thresholds") or {}).items()),
             "split": tuple(values.get("split", ())),
+            "class_long_sides": tuple(dict(values.get("class_long_sides") or {}).items()),
         }
         return cls(**given)
 
@@ -522,8 +554,9 @@ def boxes_from_probabilities(
     scale: tuple[float, float] = (1.0, 1.0),
     page_size: tuple[int, int] | None = None,
     threshold: float | None = None,
+    classes: Collection[str] | None = None,
 ) -> list[FieldDetection]:
-    """Boxes of every field class from (C, h, w) probabilities (channel 0 background).
+    """Boxes of every field class (or of ``classes``) from (C, h, w) probabilities (channel 0 background).
 
     ``scale`` is (working width / page width, working height / page height); boxes are divided by
     it and clipped to ``page_size`` (w, h) when given. ``threshold`` replaces the settings' for
@@ -537,6 +570,8 @@ def boxes_from_probabilities(
     map_height, map_width = probabilities.shape[1:]
     found: list[FieldDetection] = []
     for channel, label in enumerate(settings.classes, start=1):
+        if classes is not None and label not in classes:
+            continue
         level = settings.threshold_of(label) if threshold is None else float(threshold)
         full = probabilities[channel] >= level
         if not full.any():
@@ -680,17 +715,22 @@ def read_boxes(
     settings: DetectorSettings,
     *,
     threshold: float | None = None,
+    classes: Collection[str] | None = None,
+    ink: np.ndarray | None = None,
 ) -> list[FieldDetection]:
-    """The page's fields from the detector's (C, h, w) probabilities at working scale: boxes from
-    the maps (:func:`boxes_from_probabilities`), tightened to ink (:func:`tighten_to_ink`), stacked
-    fields split (:func:`split_stacked`), as ``settings`` say. Highest confidence first."""
+    """The page's fields (or those of ``classes``) from the detector's (C, h, w) probabilities at
+    working scale: boxes from the maps (:func:`boxes_from_probabilities`), tightened to ink
+    (:func:`tighten_to_ink`), stacked fields split (:func:`split_stacked`), as ``settings`` say.
+    ``ink`` is the page's :func:`ink_mask` when already computed. Highest confidence first."""
     height, width = gray.shape
     page_size = (width, height)
-    boxes = boxes_from_probabilities(probabilities, settings, scale=scale, page_size=page_size, threshold=threshold)
+    boxes = boxes_from_probabilities(
+        probabilities, settings, scale=scale, page_size=page_size, threshold=threshold, classes=classes
+    )
     wanted = set(settings.split)
     if not settings.tighten and not wanted.intersection(d.label for d in boxes):
         return boxes
-    ink = ink_mask(gray)
+    ink = ink_mask(gray) if ink is None else ink
     if settings.tighten:
         boxes = tighten_to_ink(gray, boxes, settings.tighten, ink=ink)
     if wanted.intersection(d.label for d in boxes):
@@ -700,6 +740,26 @@ def read_boxes(
             split.extend(dataclasses.replace(detection, box=part) for part in parts)
         boxes = sorted(split, key=lambda d: (-d.confidence, d.label, d.box))
     return boxes
+
+
+PageMaps = dict[int, tuple[np.ndarray, tuple[float, float]]]  # working size -> (probabilities, scale)
+
+
+def read_page(
+    gray: np.ndarray, maps: PageMaps, settings: DetectorSettings, *, threshold: float | None = None
+) -> list[FieldDetection]:
+    """:func:`read_boxes` of each class from the map of its working size (``settings.long_side_of``),
+    one list, highest confidence first."""
+    if len(maps) == 1 and set(maps) == {settings.long_side} and not settings.class_long_sides:
+        probabilities, scale = maps[settings.long_side]
+        return read_boxes(gray, probabilities, scale, settings, threshold=threshold)
+    ink = ink_mask(gray) if settings.tighten or settings.split else None
+    found: list[FieldDetection] = []
+    for side in settings.long_sides:
+        classes = {c for c in settings.classes if settings.long_side_of(c) == side}
+        probabilities, scale = maps[side]
+        found += read_boxes(gray, probabilities, scale, settings, threshold=threshold, classes=classes, ink=ink)
+    return sorted(found, key=lambda d: (-d.confidence, d.label, d.box))
 
 
 # --- the detector ------------------------------------------------------------------------------
@@ -762,14 +822,19 @@ class PageDetector:
         """The threshold every class uses when overridden, else the card's default one."""
         return self.settings.threshold if self.threshold_override is None else self.threshold_override
 
-    def probabilities(self, gray: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-        """(C, h, w) probabilities at working scale and the (x, y) scale from page to working pixels."""
+    def probabilities(self, gray: np.ndarray, long_side: int | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+        """(C, h, w) probabilities at working scale (the settings' ``long_side`` unless given) and the
+        (x, y) scale from page to working pixels."""
         height, width = gray.shape
-        small = to_working_scale(gray, self.settings.long_side)
+        small = to_working_scale(gray, self.settings.long_side if long_side is None else long_side)
         h, w = small.shape
         padded = pad_to_multiple(small, self.engine.multiple, value=self.card.segmentation.pad_value)
         output = self.engine.run(padded.astype(np.float32)[None, None] * np.float32(1 / 255))[0]
         return output[:, :h, :w], (w / width, h / height)
+
+    def maps(self, gray: np.ndarray) -> PageMaps:
+        """The probabilities at every working size the settings read a class at."""
+        return {side: self.probabilities(gray, side) for side in self.settings.long_sides}
 
     def detect(self, page: ImageSource, *, index: int = 0, threshold: float | None = None) -> PageDetections:
         """The fields on one page (any image :func:`~inkproof.imaging.load_image` reads).
@@ -780,10 +845,10 @@ class PageDetector:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
         gray = load_image(page, max_pixels=self.max_pixels)
         began = time.perf_counter()
-        probabilities, scale = self.probabilities(gray)
+        maps = self.maps(gray)
         height, width = gray.shape
         level = self.threshold_override if threshold is None else threshold
-        boxes = read_boxes(gray, probabilities, scale, self.settings, threshold=level)
+        boxes = read_page(gray, maps, self.settings, threshold=level)
         if self.signature_filter is not None and "signature" in self.settings.classes:
             boxes = self.signature_filter.apply(gray, boxes)
         elapsed = (time.perf_counter() - began) * 1000.0

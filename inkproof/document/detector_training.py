@@ -51,9 +51,10 @@ from inkproof.document.detector import (
     DetectorSettings,
     FieldDetection,
     PageDetector,
+    PageMaps,
     annotate_page,
     class_colours,
-    read_boxes,
+    read_page,
     to_working_scale,
 )
 from inkproof.document.synthetic import FIELD_CLASSES, FIELD_COLOURS, PageConfig, render_page
@@ -768,22 +769,21 @@ def tune_detector(
     detector = PageDetector.from_card(card_path, threads=threads)
     base = detector.settings
     work = _page_sets(detector.card, data, "validation", synthetic_pages, tobacco)
-    pages: list[tuple[str, str, np.ndarray, np.ndarray, tuple[float, float], list[tuple[str, BoxTuple]]]] = []
+    pages: list[tuple[str, str, np.ndarray, PageMaps, list[tuple[str, BoxTuple]]]] = []
     with detector, Progress(transient=True, disable=not progress) as bar:
         task = bar.add_task("validation pages", total=sum(len(items) for _, items, _ in work))
         for name, items, labels in work:
             for key, load in items:
                 gray, truth = load()
-                probabilities, scale = detector.probabilities(gray)
-                pages.append((name, key, gray, probabilities, scale, [(c, b) for c, b in truth if c in labels]))
+                pages.append((name, key, gray, detector.maps(gray), [(c, b) for c, b in truth if c in labels]))
                 bar.advance(task)
     annotating = {name: labels for name, _, labels in work}
 
     def scores(settings: DetectorSettings, tighten: Sequence[str]) -> dict[str, tuple[float, float]]:
         found: dict[str, list[Detection]] = {name: [] for name in annotating}
         truth: dict[str, dict[str, list[tuple[str, BoxTuple]]]] = {name: {} for name in annotating}
-        for name, key, gray, probabilities, scale, boxes in pages:
-            detections = read_boxes(gray, probabilities, scale, dataclasses.replace(settings, tighten=tuple(tighten)))
+        for name, key, gray, maps, boxes in pages:
+            detections = read_page(gray, maps, dataclasses.replace(settings, tighten=tuple(tighten)))
             truth[name][key] = boxes
             for d in detections:
                 x0, y0, x1, y1 = d.box

@@ -31,6 +31,7 @@ from inkproof.document.detector import (
     detect_document,
     label_runs,
     read_boxes,
+    read_page,
     split_stacked,
     tighten_to_ink,
     to_working_scale,
@@ -254,6 +255,22 @@ def reference_v1_boxes(maps: np.ndarray, settings: DetectorSettings) -> list[tup
     return sorted(found)
 
 
+def test_each_class_is_read_from_the_map_of_its_own_working_size() -> None:
+    gray = np.full((1000, 800), 255, dtype=np.uint8)
+    coarse, fine = probability_maps(250, 200), probability_maps(500, 400)  # working scales 1/4 and 1/2
+    paint(coarse, "signature", (20, 20, 60, 40), 0.9)  # read only where the signature's size says
+    paint(coarse, "logo", (100, 100, 180, 160), 0.9)
+    paint(fine, "signature", (200, 300, 300, 340), 0.95)
+    paint(fine, "logo", (10, 10, 30, 30), 0.9)  # logos come from the coarse map
+    settings = DetectorSettings(CLASSES, long_side=250, threshold=0.5, merge=1, min_area=4)
+    scaled = dataclasses.replace(settings, class_long_sides={"signature": 500})
+    maps = {250: (coarse, (0.25, 0.25)), 500: (fine, (0.5, 0.5))}
+    got = [(d.label, d.box) for d in read_page(gray, maps, scaled)]
+    assert got == [("signature", (400, 600, 600, 680)), ("logo", (400, 400, 720, 640))]
+    one = {250: (coarse, (0.25, 0.25))}
+    assert read_page(gray, one, settings) == read_boxes(gray, coarse, (0.25, 0.25), settings)
+
+
 def test_an_old_card_reads_boxes_exactly_as_before() -> None:
     settings = DetectorSettings.from_dict(SHIPPED_V1_SETTINGS)
     assert settings.version == 1 and settings.join_thresholds == () and settings.split == ()
@@ -277,10 +294,21 @@ def test_settings_versions() -> None:
     values = json.loads(json.dumps(settings.to_dict()))
     assert values["version"] == 2 and settings.version == 2
     assert DetectorSettings.from_dict(values) == settings
-    with pytest.raises(ValueError, match="version 3"):
-        DetectorSettings.from_dict({**values, "version": 3})
+    assert "class_long_sides" not in values  # a version 2 card keeps version 2's layout
+    with pytest.raises(ValueError, match="version 4"):
+        DetectorSettings.from_dict({**values, "version": 4})
     with pytest.raises(ValueError, match="unknown"):  # a version 1 card cannot carry version 2's keys
         DetectorSettings.from_dict({**SHIPPED_V1_SETTINGS, "split": ["signature"]})
+    with pytest.raises(ValueError, match="unknown"):  # nor a version 2 card version 3's
+        DetectorSettings.from_dict({**values, "class_long_sides": {"signature": 640}})
+    scaled = dataclasses.replace(settings, long_side=512, class_long_sides={"signature": 640, "initials": 640})
+    values = json.loads(json.dumps(scaled.to_dict()))
+    assert values["version"] == 3 and values["class_long_sides"] == {"initials": 640, "signature": 640}
+    assert DetectorSettings.from_dict(values) == scaled
+    assert scaled.long_sides == (512, 640) and scaled.long_side_of("signature") == 640
+    assert scaled.long_side_of("logo") == 512 and settings.long_sides == (1024,)
+    with pytest.raises(ValueError, match="long sides"):
+        DetectorSettings(CLASSES, class_long_sides={"signature": 16})
     with pytest.raises(ValueError, match="join thresholds"):
         DetectorSettings(CLASSES, join_thresholds={"signature": 1.0})
     with pytest.raises(ValueError, match="unknown classes"):
@@ -387,6 +415,21 @@ def test_bundled_model_finds_the_signatures_of_an_unseen_synthetic_page(bundled:
         assert 0.0 < detection.confidence <= 1.0
     blank = bundled.detect(np.full((1100, 850), 250, dtype=np.uint8))
     assert blank.detections == ()
+
+
+def test_a_second_working_size_reads_its_classes_from_a_second_pass(bundled: PageDetector) -> None:
+    page = render_page(0, PageConfig(width=1240, height=1754, seed=424243, signatures=(1, 2), logo_probability=1.0))
+    card, model = bundled.card, DEFAULT_MODEL_DIR / bundled.card.segmentation.files["model"]
+
+    def detector(settings: DetectorSettings) -> PageDetector:
+        return PageDetector(dataclasses.replace(card, settings=settings), model, threads=1)
+
+    base = card.settings
+    both = detector(dataclasses.replace(base, class_long_sides={"signature": 640})).detect(page.image)
+    large = detector(dataclasses.replace(base, long_side=640)).detect(page.image)
+    small = bundled.detect(page.image)
+    assert both.of("signature") == large.of("signature") and both.of("signature")
+    assert both.of("logo") == small.of("logo") and small.of("logo")
 
 
 def test_detect_document_writes_boxes_crops_and_annotated_pages(bundled: PageDetector, tmp_path: Path) -> None:
