@@ -746,14 +746,20 @@ PageMaps = dict[int, tuple[np.ndarray, tuple[float, float]]]  # working size -> 
 
 
 def read_page(
-    gray: np.ndarray, maps: PageMaps, settings: DetectorSettings, *, threshold: float | None = None
+    gray: np.ndarray,
+    maps: PageMaps,
+    settings: DetectorSettings,
+    *,
+    threshold: float | None = None,
+    ink: np.ndarray | None = None,
 ) -> list[FieldDetection]:
     """:func:`read_boxes` of each class from the map of its working size (``settings.long_side_of``),
-    one list, highest confidence first."""
+    one list, highest confidence first. ``ink`` is the page's :func:`ink_mask` when already computed."""
     if len(maps) == 1 and set(maps) == {settings.long_side} and not settings.class_long_sides:
         probabilities, scale = maps[settings.long_side]
-        return read_boxes(gray, probabilities, scale, settings, threshold=threshold)
-    ink = ink_mask(gray) if settings.tighten or settings.split else None
+        return read_boxes(gray, probabilities, scale, settings, threshold=threshold, ink=ink)
+    if ink is None and (settings.tighten or settings.split):
+        ink = ink_mask(gray)
     found: list[FieldDetection] = []
     for side in settings.long_sides:
         classes = {c for c in settings.classes if settings.long_side_of(c) == side}
@@ -848,9 +854,12 @@ class PageDetector:
         maps = self.maps(gray)
         height, width = gray.shape
         level = self.threshold_override if threshold is None else threshold
-        boxes = read_page(gray, maps, self.settings, threshold=level)
-        if self.signature_filter is not None and "signature" in self.settings.classes:
-            boxes = self.signature_filter.apply(gray, boxes)
+        filtered = self.signature_filter is not None and "signature" in self.settings.classes
+        # One ink mask for reading and the filter (an Otsu pass over the whole page each).
+        ink = ink_mask(gray) if filtered or self.settings.tighten or self.settings.split else None
+        boxes = read_page(gray, maps, self.settings, threshold=level, ink=ink)
+        if self.signature_filter is not None and filtered:
+            boxes = self.signature_filter.apply(gray, boxes, ink=ink)
         elapsed = (time.perf_counter() - began) * 1000.0
         return PageDetections(index, width, height, tuple(boxes), elapsed)
 

@@ -158,8 +158,9 @@ class SignatureFilter:
         z = (np.asarray(features, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
-    def apply(self, gray: np.ndarray, detections: Sequence[Any]) -> list[Any]:
-        """``detections`` with the signatures merged, re-scored and filtered (other classes unchanged)."""
+    def apply(self, gray: np.ndarray, detections: Sequence[Any], *, ink: np.ndarray | None = None) -> list[Any]:
+        """``detections`` with the signatures merged, re-scored and filtered (other classes unchanged).
+        ``ink`` is the page's ink mask (pixels darker than its Otsu level) when already computed."""
         from inkproof.preprocess.signature import otsu_threshold
 
         signatures = _boxes_of(detections, "signature")
@@ -172,7 +173,8 @@ class SignatureFilter:
                 overlap=self.merge_overlap,
                 narrower_than=self.merge_narrower_than * gray.shape[1],
             )
-        ink = gray < otsu_threshold(gray)
+        if ink is None:
+            ink = gray < otsu_threshold(gray)
         scores = self.probabilities(candidate_features(gray, ink, signatures, _boxes_of(detections, "logo")))
         kept = [
             dataclasses.replace(s, confidence=float(p))
