@@ -79,6 +79,7 @@ __all__ = [
     "split_stacked",
     "tighten_to_ink",
     "to_working_scale",
+    "trim_text_lines",
 ]
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "models" / "detector"
@@ -117,7 +118,7 @@ _VERSION_2_FIELDS = (  # the settings version 2 added; at their defaults a card 
     "split_part_ink",
     "split_part_width",
 )
-_VERSION_3_FIELDS = ("class_long_sides",)  # at its default a card reads as version 2 (or 1) did
+_VERSION_3_FIELDS = ("class_long_sides", "trim", "trim_line")  # at their defaults a card reads as before
 
 
 @dataclass(frozen=True)
@@ -148,9 +149,14 @@ class DetectorSettings:
       ``split_part_width`` of the box's (a flourish's tail is not a second signature); each part
       shrinks to its ink.
 
-    Version 3 adds ``class_long_sides`` (class -> working size): those classes are read from a
-    second pass of the network over the page at that size (small handwriting gains from more
-    pixels; a large logo needs the coarser scale the network's receptive field was trained for).
+    Version 3 adds two more:
+
+    * ``class_long_sides`` (class -> working size): those classes are read from a second pass of
+      the network over the page at that size (small handwriting gains from more pixels; a large
+      logo needs the coarser scale the network's receptive field was trained for);
+    * ``trim`` (classes): after splitting, a box whose ink ends (or starts) with a line no taller
+      than ``trim_line`` of the page, apart from the rest by rows without ink, loses that line: the
+      printed name under a signature, or "Sincerely," above it (:func:`trim_text_lines`).
     """
 
     classes: tuple[str, ...]
@@ -172,6 +178,8 @@ class DetectorSettings:
     split_part_ink: float = 0.3
     split_part_width: float = 0.5
     class_long_sides: tuple[tuple[str, int], ...] = ()
+    trim: tuple[str, ...] = ()
+    trim_line: float = 0.016
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -183,6 +191,7 @@ class DetectorSettings:
         object.__setattr__(self, "class_long_sides", tuple(sorted((str(k), int(v)) for k, v in sides)))
         object.__setattr__(self, "tighten", tuple(str(c) for c in self.tighten))
         object.__setattr__(self, "split", tuple(str(c) for c in self.split))
+        object.__setattr__(self, "trim", tuple(str(c) for c in self.trim))
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes must be distinct and non-empty, got {self.classes}")
         named = (
@@ -191,10 +200,11 @@ class DetectorSettings:
             | {name for name, _ in self.join_thresholds}
             | set(self.split)
             | {name for name, _ in self.class_long_sides}
+            | set(self.trim)
         )
         if not named <= set(self.classes):
             raise ValueError(
-                "class_thresholds/tighten/join_thresholds/split/class_long_sides name unknown classes: "
+                "class_thresholds/tighten/join_thresholds/split/class_long_sides/trim name unknown classes: "
                 f"{sorted(named - set(self.classes))}"
             )
         if any(not 0.0 < level < 1.0 for _, level in self.class_thresholds):
@@ -207,7 +217,14 @@ class DetectorSettings:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold}")
         if self.merge < 0 or self.min_side < 1 or self.min_area < 1:
             raise ValueError("merge must be >= 0, min_side and min_area >= 1")
-        fractions = ("join_max_width", "join_max_height", "split_min_height", "split_band", "split_min_part")
+        fractions = (
+            "join_max_width",
+            "join_max_height",
+            "split_min_height",
+            "split_band",
+            "split_min_part",
+            "trim_line",
+        )
         if any(not 0.0 < float(getattr(self, name)) <= 1.0 for name in fractions):
             raise ValueError(f"{', '.join(fractions)} must lie in (0, 1]")
         if not 0.0 <= float(self.split_part_width) <= 1.0:
@@ -256,6 +273,7 @@ class DetectorSettings:
         if version == 2:  # and version 2's
             return {"version": 2, **{k: v for k, v in values.items() if k not in _VERSION_3_FIELDS}}
         values["class_long_sides"] = dict(self.class_long_sides)
+        values["trim"] = list(self.trim)
         return {"version": version, **values}
 
     @classmethod
@@ -283,6 +301,7 @@ class DetectorSettings:
             "join_thresholds": tuple(dict(values.get("join_thresholds") or {}).items()),
             "split": tuple(values.get("split", ())),
             "class_long_sides": tuple(dict(values.get("class_long_sides") or {}).items()),
+            "trim": tuple(values.get("trim", ())),
         }
         return cls(**given)
 
@@ -708,6 +727,33 @@ def split_stacked(ink: np.ndarray, box: Box, settings: DetectorSettings) -> list
     return parts
 
 
+def trim_text_lines(ink: np.ndarray, box: Box, settings: DetectorSettings) -> Box:
+    """``box`` without a thin line of ink at its bottom or top (``settings.trim_line`` of the page
+    tall at most, apart from the rest by rows without ink), shrunk to the ink that is left; the
+    rest of the box is never trimmed away. ``ink`` is the page's ink mask, ``box`` in page pixels."""
+    x0, y0, x1, y1 = box
+    inside = ink[y0:y1, x0:x1]
+    inked = np.asarray(inside.any(axis=1), dtype=bool)
+    gaps = [(a, b) for a, b in _true_runs(~inked) if a > 0 and b < len(inked)]
+    if not gaps:
+        return box
+    thin = settings.trim_line * ink.shape[0]
+
+    def height(rows: np.ndarray) -> int:
+        found = np.nonzero(rows)[0]
+        return int(found[-1] - found[0] + 1) if found.size else 0
+
+    top, bottom = 0, len(inked)
+    if height(inked[gaps[-1][1] :]) <= thin:
+        bottom = gaps[-1][0]
+    if gaps[0][1] < bottom and height(inked[: gaps[0][0]]) <= thin:
+        top = gaps[0][1]
+    if (top, bottom) == (0, len(inked)):
+        return box
+    rows, cols = np.nonzero(inked[top:bottom])[0], np.nonzero(inside[top:bottom].any(axis=0))[0]
+    return (x0 + int(cols[0]), y0 + top + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + top + int(rows[-1]) + 1)
+
+
 def read_boxes(
     gray: np.ndarray,
     probabilities: np.ndarray,
@@ -720,14 +766,15 @@ def read_boxes(
 ) -> list[FieldDetection]:
     """The page's fields (or those of ``classes``) from the detector's (C, h, w) probabilities at
     working scale: boxes from the maps (:func:`boxes_from_probabilities`), tightened to ink
-    (:func:`tighten_to_ink`), stacked fields split (:func:`split_stacked`), as ``settings`` say.
+    (:func:`tighten_to_ink`), stacked fields split (:func:`split_stacked`), thin text lines trimmed
+    off (:func:`trim_text_lines`), as ``settings`` say.
     ``ink`` is the page's :func:`ink_mask` when already computed. Highest confidence first."""
     height, width = gray.shape
     page_size = (width, height)
     boxes = boxes_from_probabilities(
         probabilities, settings, scale=scale, page_size=page_size, threshold=threshold, classes=classes
     )
-    wanted = set(settings.split)
+    wanted = set(settings.split) | set(settings.trim)
     if not settings.tighten and not wanted.intersection(d.label for d in boxes):
         return boxes
     ink = ink_mask(gray) if ink is None else ink
@@ -736,7 +783,11 @@ def read_boxes(
     if wanted.intersection(d.label for d in boxes):
         split: list[FieldDetection] = []
         for detection in boxes:
-            parts = split_stacked(ink, detection.box, settings) if detection.label in wanted else [detection.box]
+            parts = (
+                split_stacked(ink, detection.box, settings) if detection.label in settings.split else [detection.box]
+            )
+            if detection.label in settings.trim:
+                parts = [trim_text_lines(ink, part, settings) for part in parts]
             split.extend(dataclasses.replace(detection, box=part) for part in parts)
         boxes = sorted(split, key=lambda d: (-d.confidence, d.label, d.box))
     return boxes
@@ -758,7 +809,7 @@ def read_page(
     if len(maps) == 1 and set(maps) == {settings.long_side} and not settings.class_long_sides:
         probabilities, scale = maps[settings.long_side]
         return read_boxes(gray, probabilities, scale, settings, threshold=threshold, ink=ink)
-    if ink is None and (settings.tighten or settings.split):
+    if ink is None and (settings.tighten or settings.split or settings.trim):
         ink = ink_mask(gray)
     found: list[FieldDetection] = []
     for side in settings.long_sides:
@@ -856,7 +907,8 @@ class PageDetector:
         level = self.threshold_override if threshold is None else threshold
         filtered = self.signature_filter is not None and "signature" in self.settings.classes
         # One ink mask for reading and the filter (an Otsu pass over the whole page each).
-        ink = ink_mask(gray) if filtered or self.settings.tighten or self.settings.split else None
+        reads_ink = self.settings.tighten or self.settings.split or self.settings.trim
+        ink = ink_mask(gray) if filtered or reads_ink else None
         boxes = read_page(gray, maps, self.settings, threshold=level, ink=ink)
         if self.signature_filter is not None and filtered:
             boxes = self.signature_filter.apply(gray, boxes, ink=ink)

@@ -35,6 +35,7 @@ from inkproof.document.detector import (
     split_stacked,
     tighten_to_ink,
     to_working_scale,
+    trim_text_lines,
     working_size,
 )
 from inkproof.document.detector_training import DETECTOR_PALETTE, boxes_to_mask, synthetic_truth
@@ -205,6 +206,36 @@ def test_two_stacked_signatures_split_at_their_empty_band_and_a_tall_one_does_no
     assert len(split_stacked(tail, (100, 100, 500, 320), dataclasses.replace(settings, split_part_width=0.0))) == 2
     short = dataclasses.replace(settings, split_min_height=0.25)  # the pair's box is 0.21 of the page
     assert split_stacked(stacked, (100, 100, 500, 310), short) == [(100, 100, 500, 310)]
+
+
+def test_a_thin_text_line_under_or_over_a_signature_is_trimmed_off() -> None:
+    settings = DetectorSettings(CLASSES, trim=("signature",), trim_line=0.016)  # 16 of 1000 rows
+    page = np.zeros((1000, 800), dtype=bool)
+    scribble(page, (100, 100, 500, 180), loops=8, seed=0)
+    ys, xs = np.nonzero(page)
+    signature = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    touching = page.copy()
+    page[195:207, 110:400] = True  # a printed name under it, 12 rows tall, after 15 empty rows
+    page[80:90, 100:200] = True  # "Sincerely," over it
+    whole = (signature[0], 80, signature[2], 207)
+    assert trim_text_lines(page, whole, settings) == signature
+    taller = dataclasses.replace(settings, trim_line=0.008)  # the lines are taller than that
+    assert trim_text_lines(page, whole, taller) == whole
+    touching[175:190, 110:400] = True  # no empty row between: one piece of ink
+    assert trim_text_lines(touching, (signature[0], signature[1], signature[2], 190), settings)[3] == 190
+    lines = np.zeros((1000, 800), dtype=bool)
+    lines[100:110, 100:300] = lines[130:140, 100:300] = True  # two thin lines: one is always kept
+    assert trim_text_lines(lines, (100, 100, 300, 140), settings) == (100, 100, 300, 110)
+    gray = np.where(page, 0, 255).astype(np.uint8)
+    maps = probability_maps(250, 200)  # working scale 1/4
+    paint(maps, "signature", (24, 19, 126, 53), 0.95)
+    plain = DetectorSettings(CLASSES, threshold=0.8, merge=1, min_area=4, tighten=("signature",))
+    assert [d.box for d in read_boxes(gray, maps, (0.25, 0.25), plain)] == [whole]
+    trimmed = dataclasses.replace(plain, trim=("signature",))
+    assert [d.box for d in read_boxes(gray, maps, (0.25, 0.25), trimmed)] == [signature]
+    assert trimmed.version == 3 and DetectorSettings.from_dict(json.loads(json.dumps(trimmed.to_dict()))) == trimmed
+    with pytest.raises(ValueError, match="trim_line"):
+        DetectorSettings(CLASSES, trim_line=0.0)
 
 
 def test_read_boxes_splits_only_the_classes_named() -> None:
