@@ -958,7 +958,8 @@ def annotate_page(
     for detection in detections:
         colour = colours.get(detection.label, (255, 0, 255))
         x0, y0, x1, y1 = (v * factor for v in detection.box)
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)
+        # A box a few page pixels wide is under one pixel once downscaled: draw it one pixel wide.
+        draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour, width=2)
         text = f"{detection.label} {detection.confidence:.2f}"
         top = max(0.0, y0 - font.size - 4) if isinstance(font, ImageFont.FreeTypeFont) else max(0.0, y0 - 14)
         draw.text((x0, top), text, fill=colour, font=font)

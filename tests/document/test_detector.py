@@ -525,6 +525,13 @@ def test_annotated_page_shows_truth_and_predictions() -> None:
     assert image.shape == (400, 300, 3)
     assert tuple(image[20, 60]) == (220, 30, 30)  # the prediction's top edge
     assert tuple(image[22, 60]) == (0, 170, 0)  # the truth frame, 3 px outside its box
+    thin = annotate_page(  # a box one page pixel tall, a tenth of a pixel once downscaled
+        np.full((4000, 3000), 255, dtype=np.uint8),
+        [FieldDetection("signature", (200, 200, 1200, 201), 0.9)],
+        {"signature": (220, 30, 30)},
+        longest=400,
+    )
+    assert thin.shape == (400, 300, 3) and tuple(thin[20, 60]) == (220, 30, 30)
 
 
 # --- Tobacco800 (real data, never copied into the repository) -----------------------------------
