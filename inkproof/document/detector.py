@@ -18,7 +18,8 @@ Settings version 2 adds two steps, each for the classes it names: before step 4,
 that lie in one region above a lower threshold are joined when that region is no larger than a
 field; after step 5, a box of stacked fields is cut at empty horizontal bands of its ink
 (:func:`read_boxes`, :class:`DetectorSettings`). Settings version 3 can read some classes from a
-second pass of the network at another working size (:func:`read_page`).
+second pass of the network at another working size (:func:`read_page`) and trim a thin line of text
+off a box's top or bottom (:func:`trim_text_lines`).
 
 The settings (classes, working size, threshold, dilation, minimum size) live in the ``detector``
 section of the model card, a :class:`~inkproof.segmentation.runtime.SegmentationCard` JSON with that
@@ -105,7 +106,7 @@ def default_model_path() -> Path:
 # --- settings and card -------------------------------------------------------------------------
 
 
-SETTINGS_VERSION = 3  # 1: thresholds, merge, sizes, tightening; 2 adds joining and splitting; 3 per-class scales
+SETTINGS_VERSION = 3  # 1: thresholds, merge, sizes, tightening; 2: joining, splitting; 3: class sizes, trimming
 _VERSION_2_FIELDS = (  # the settings version 2 added; at their defaults a card reads as version 1 did
     "join_thresholds",
     "join_max_width",
@@ -910,7 +911,7 @@ class PageDetector:
         reads_ink = self.settings.tighten or self.settings.split or self.settings.trim
         ink = ink_mask(gray) if filtered or reads_ink else None
         boxes = read_page(gray, maps, self.settings, threshold=level, ink=ink)
-        if self.signature_filter is not None and filtered:
+        if filtered and self.signature_filter is not None:
             boxes = self.signature_filter.apply(gray, boxes, ink=ink)
         elapsed = (time.perf_counter() - began) * 1000.0
         return PageDetections(index, width, height, tuple(boxes), elapsed)
