@@ -46,16 +46,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from inkproof.document.box_reading import PageMaps, read_page, to_working_scale
 from inkproof.document.detector import (
     DetectorCard,
     DetectorSettings,
     FieldDetection,
     PageDetector,
-    PageMaps,
     annotate_page,
     class_colours,
-    read_page,
-    to_working_scale,
 )
 from inkproof.document.synthetic import FIELD_CLASSES, FIELD_COLOURS, PageConfig, render_page
 from inkproof.document.tobacco import AnnotatedPage, Tobacco800, load_tobacco800, split_pages

@@ -18,17 +18,9 @@ import pytest
 from PIL import Image
 
 from inkproof.artifact import ArtifactError
-from inkproof.document.detector import (
-    DEFAULT_MODEL_DIR,
-    DetectorCard,
-    DetectorModelMissingError,
-    DetectorSettings,
-    FieldDetection,
-    PageDetector,
+from inkproof.document.box_reading import (
     _dilate,
-    annotate_page,
     boxes_from_probabilities,
-    detect_document,
     label_runs,
     read_boxes,
     read_page,
@@ -37,6 +29,16 @@ from inkproof.document.detector import (
     to_working_scale,
     trim_text_lines,
     working_size,
+)
+from inkproof.document.detector import (
+    DEFAULT_MODEL_DIR,
+    DetectorCard,
+    DetectorModelMissingError,
+    DetectorSettings,
+    FieldDetection,
+    PageDetector,
+    annotate_page,
+    detect_document,
 )
 from inkproof.document.detector_training import DETECTOR_PALETTE, boxes_to_mask, synthetic_truth
 from inkproof.document.pages import InvalidDocumentError
